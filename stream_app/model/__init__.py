@@ -1,0 +1,1 @@
+"""The hybrid log-linear recommender: training, artifacts and vectorized scoring."""

@@ -1,0 +1,76 @@
+"""One typed, frozen settings object, read from ``STREAM_APP_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service. Each field maps to ``STREAM_APP_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAM_APP_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Kafka
+    kafka_broker: str = Field("kafka://127.0.0.1:9092", description="Broker URL(s).")
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: str = Field("PLAIN", description="SASL mechanism.")
+    kafka_sasl_username: str | None = Field(None, description="SASL user.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle for SSL.")
+    input_topic: str = Field("basket-updates", description="Basket-update events.")
+    output_topic: str = Field("recommendations", description="Published top-N lists.")
+    dlq_topic: str = Field("basket-updates.dlq", description="Rejected events.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions of new topics.")
+    consumer_group: str = Field("stream-app", description="Faust app id / group.")
+
+    # Redis
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL.")
+    redis_password: SecretStr | None = Field(None, description="Redis password.")
+    redis_username: str | None = Field(None, description="Redis ACL user.")
+    basket_ttl: timedelta = Field(
+        timedelta(hours=24), description="Expiry of an open basket without events."
+    )
+    seen_events_ttl: timedelta = Field(
+        timedelta(days=7), description="How long event ids are kept for dedup."
+    )
+
+    # Model and scoring
+    artifact_dir: Path = Field(
+        PROJECT_ROOT / "artifacts" / "current", description="Model artifact folder."
+    )
+    data_path: Path = Field(
+        PROJECT_ROOT / "data" / "online_retail.csv.gz",
+        description="Transaction export used by train/replay/bootstrap.",
+    )
+    top_n: int = Field(10, ge=1, le=100, description="Items per recommendation.")
+    recommend_repeats: bool = Field(
+        True, description="Whether previously bought items may be recommended."
+    )
+
+    # Worker
+    batch_max_events: int = Field(500, ge=1, description="Events per micro-batch.")
+    batch_window: timedelta = Field(
+        timedelta(milliseconds=10), description="Max wait to fill a micro-batch."
+    )
+    max_event_bytes: int = Field(64_000, ge=256, description="Largest event accepted.")
+    max_items_per_event: int = Field(200, ge=1, description="Most items per event.")
+    web_port: int = Field(6066, description="Metrics/health HTTP port of the worker.")
+    log_json: bool = Field(False, description="Log as JSON lines instead of text.")
+    log_level: str = Field("INFO", description="Root log level of the package.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The Kafka-facing side: event contract, Faust worker, replay, tail."""

@@ -89,10 +89,14 @@ def clean_transactions(raw: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]
         mask = drop_mask(frame).fillna(False).astype(bool)
         removed[name] = int(mask.sum())
         frame = frame.loc[~mask]
-        logger.info("cleaning step=%s removed=%d remaining=%d", name, removed[name], len(frame))
+        logger.info(
+            "cleaning step=%s removed=%d remaining=%d", name, removed[name], len(frame)
+        )
 
     if frame.empty:
-        raise DataError("no purchase lines left after cleaning; is this a sales export?")
+        raise DataError(
+            "no purchase lines left after cleaning; is this a sales export?"
+        )
     frame = frame.sort_values(["invoice_date", "invoice"], kind="stable")
     frame = frame.reset_index(drop=True)
     report = CleaningReport(

@@ -1,4 +1,4 @@
-"""Per-customer purchase history, counted exactly as the model and the stream count it."""
+"""Per-customer purchase history, counted the same way by training and the stream."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def customer_history(clean: pd.DataFrame) -> pd.DataFrame:
     per_invoice = lines.groupby(
         ["customer_id", "stock_code", "invoice"], sort=False, observed=True
     ).agg(quantity=("quantity", "sum"), ts=("ts", "max"))
-    history = per_invoice.groupby(level=["customer_id", "stock_code"], observed=True).agg(
+    history = per_invoice.groupby(
+        level=["customer_id", "stock_code"], observed=True
+    ).agg(
         orders=("quantity", "size"),
         quantity=("quantity", "sum"),
         last_purchase=("ts", "max"),

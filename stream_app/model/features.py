@@ -1,0 +1,336 @@
+"""Encode basket queries into flat arrays, and compute each factor from them.
+
+Factors (weights are fitted, see :mod:`stream_app.model.fitting`):
+
+- popularity: log share of orders containing the item;
+- history: log(1 + orders of the item by this customer);
+- rules: sum of confidence * log(1 + lift) over rules fired by the basket;
+- price: -(log price - log budget)^2, budget from the query, else the basket's,
+  else the customer's typical price;
+- discount: discount as a fraction (request, else the item's current markdown);
+- recency: 2^(-age / half_life), half-life between a long and a short one, shorter
+  for items the customer buys often;
+- similarity: mean TF-IDF cosine of the item to the basket's items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+from stream_app.model.artifact import ModelTables
+from stream_app.model.types import FACTORS, BasketQuery
+
+SECONDS_PER_DAY = 86_400.0
+#: Largest discount taken from a request, as a fraction: guards against '100 %'.
+MAX_DISCOUNT = 0.95
+
+_FACTOR = {name: k for k, name in enumerate(FACTORS)}
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """A batch of queries as flat numpy arrays, ready for vectorized scoring.
+
+    Row ``b`` is the ``b``-th query. ``*_row`` arrays say which row an entry
+    belongs to; ``*_flat`` arrays index the flattened (B, row_width) score matrix.
+    """
+
+    n_queries: int
+    n_items: int
+    row_width: int
+    basket_row: np.ndarray
+    basket_item: np.ndarray
+    history_row: np.ndarray
+    history_item: np.ndarray
+    history_value: np.ndarray
+    recency_value: np.ndarray
+    rule_flat: np.ndarray
+    rule_value: np.ndarray
+    similarity_flat: np.ndarray
+    similarity_value: np.ndarray
+    discount_flat: np.ndarray
+    discount_value: np.ndarray
+    log_budget: np.ndarray
+    unknown: list[tuple[str, ...]]
+
+    def weighted_sparse(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """All sparse factor entries, weighted, as ``(flat_index, value)`` arrays."""
+        w = weights
+        history_flat = self.history_row * self.row_width + self.history_item
+        history = w[_FACTOR["history"]] * self.history_value
+        history += w[_FACTOR["recency"]] * self.recency_value
+        flat_index = np.concatenate(
+            (history_flat, self.rule_flat, self.similarity_flat, self.discount_flat)
+        )
+        value = np.concatenate(
+            (
+                history,
+                w[_FACTOR["rules"]] * self.rule_value,
+                w[_FACTOR["similarity"]] * self.similarity_value,
+                w[_FACTOR["discount"]] * self.discount_value,
+            )
+        ).astype(np.float32)
+        return flat_index, value
+
+
+def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> EncodedBatch:
+    """Turn queries into an :class:`EncodedBatch` without per-item Python loops.
+
+    Unknown stock codes are dropped from the basket and reported per query.
+    """
+    catalogue = tables.catalogue
+    n_queries = len(queries)
+
+    # Basket: one lookup for every code of every query.
+    sizes = np.fromiter((len(q.basket_codes) for q in queries), np.int64, n_queries)
+    codes = np.array(
+        list(chain.from_iterable(q.basket_codes for q in queries)), dtype=str
+    )
+    item = catalogue.index_of(codes)
+    row = np.repeat(np.arange(n_queries), sizes)
+    unknown = _unknown_per_query(codes, item, sizes)
+    basket_row, basket_item = _distinct_in_order(row[item >= 0], item[item >= 0])
+
+    history_row, history_item, history_value, recency_value, log_typical = (
+        _encode_history(tables, queries)
+    )
+    rule_flat, rule_value = _fire_rules(tables, basket_row, basket_item)
+    similarity_flat, similarity_value = _basket_similarity(
+        tables, basket_row, basket_item, n_queries
+    )
+    discount_flat, discount_value = _encode_discounts(tables, queries)
+    log_budget = _log_budgets(tables, queries, basket_row, basket_item, log_typical)
+    return EncodedBatch(
+        n_queries=n_queries,
+        n_items=len(catalogue),
+        row_width=tables.row_width,
+        basket_row=basket_row,
+        basket_item=basket_item,
+        history_row=history_row,
+        history_item=history_item,
+        history_value=history_value,
+        recency_value=recency_value,
+        rule_flat=rule_flat,
+        rule_value=rule_value,
+        similarity_flat=similarity_flat,
+        similarity_value=similarity_value,
+        discount_flat=discount_flat,
+        discount_value=discount_value,
+        log_budget=log_budget,
+        unknown=unknown,
+    )
+
+
+def dense_factors(tables: ModelTables, batch: EncodedBatch) -> Iterator[np.ndarray]:
+    """Yield each factor's unweighted values, float32 (B, n_items), in FACTORS order."""
+    shape = (batch.n_queries, batch.n_items)
+    padded = (batch.n_queries, batch.row_width)
+    history_flat = batch.history_row * batch.row_width + batch.history_item
+
+    def scattered(flat: np.ndarray, value: np.ndarray) -> np.ndarray:
+        dense = np.bincount(flat, weights=value, minlength=padded[0] * padded[1])
+        return dense.astype(np.float32).reshape(padded)[:, : shape[1]]
+
+    yield np.broadcast_to(tables.popularity, shape).astype(np.float32)
+    yield scattered(history_flat, batch.history_value)
+    yield scattered(batch.rule_flat, batch.rule_value)
+
+    price = np.zeros(shape, dtype=np.float32)
+    rows = np.flatnonzero(np.isfinite(batch.log_budget))
+    price[rows] = -np.square(tables.log_price[None, :] - batch.log_budget[rows, None])
+    yield price
+
+    discount = np.zeros(padded, dtype=np.float32)
+    discount[:, : shape[1]] = tables.markdown
+    discount.reshape(-1)[batch.discount_flat] += batch.discount_value
+    yield discount[:, : shape[1]]
+    yield scattered(history_flat, batch.recency_value)
+    yield scattered(batch.similarity_flat, batch.similarity_value)
+
+
+def _unknown_per_query(
+    codes: np.ndarray, item: np.ndarray, sizes: np.ndarray
+) -> list[tuple[str, ...]]:
+    unknown: list[tuple[str, ...]] = [()] * sizes.shape[0]
+    if not (item < 0).any():
+        return unknown
+    for b, part in enumerate(
+        np.split(codes[item < 0], np.cumsum(_counts_unknown(item, sizes))[:-1])
+    ):
+        unknown[b] = tuple(str(c) for c in part)
+    return unknown
+
+
+def _counts_unknown(item: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    row = np.repeat(np.arange(sizes.shape[0]), sizes)
+    return np.bincount(row[item < 0], minlength=sizes.shape[0])
+
+
+def _distinct_in_order(
+    row: np.ndarray, item: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop repeated (row, item) pairs, keeping the first, rows in ascending order."""
+    key = row * (int(item.max(initial=0)) + 1) + item
+    _, first = np.unique(key, return_index=True)
+    first.sort()
+    return row[first].astype(np.int64), item[first].astype(np.int64)
+
+
+def _encode_history(
+    tables: ModelTables, queries: Sequence[BasketQuery]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    histories = [q.history for q in queries]
+    sizes = np.fromiter(
+        (0 if h is None else len(h) for h in histories), np.int64, len(queries)
+    )
+    present = [h for h in histories if h is not None and len(h)]
+    if not present:
+        nothing = np.zeros(0, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.float32)
+        return nothing, nothing, empty, empty, np.full(len(queries), np.nan, np.float32)
+
+    codes = np.concatenate([h.codes for h in present])
+    orders = np.concatenate([h.orders for h in present]).astype(np.float64)
+    quantity = np.concatenate([h.quantity for h in present]).astype(np.float64)
+    last = np.concatenate([h.last_purchase for h in present]).astype(np.float64)
+    now = np.fromiter((q.now for q in queries), np.float64, len(queries))
+    all_items = tables.catalogue.index_of(codes)
+    known = all_items >= 0
+    row = np.repeat(np.arange(len(queries)), sizes)[known]
+    item = all_items[known]
+    orders, quantity, last = orders[known], quantity[known], last[known]
+
+    # Half-life slides from long to short as the customer's frequency grows.
+    p = tables.params
+    frequency = orders / (orders + p.frequency_scale)
+    half_life = (
+        p.long_half_life_days
+        - (p.long_half_life_days - p.short_half_life_days) * frequency
+    )
+    age_days = np.maximum(now[row] - last, 0.0) / SECONDS_PER_DAY
+    recency = np.exp2(-age_days / half_life)
+
+    # The customer's typical price: quantity-weighted mean log price.
+    weight = np.bincount(row, weights=quantity, minlength=len(queries))
+    total = np.bincount(
+        row, weights=quantity * tables.log_price[item], minlength=len(queries)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_typical = np.where(weight > 0, total / weight, np.nan)
+    return (
+        row.astype(np.int64),
+        item.astype(np.int64),
+        np.log1p(orders).astype(np.float32),
+        recency.astype(np.float32),
+        log_typical.astype(np.float32),
+    )
+
+
+def _fire_rules(
+    tables: ModelTables, basket_row: np.ndarray, basket_item: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    n_items = len(tables.catalogue)
+    width = tables.row_width
+
+    # One-item antecedents: every basket item fires its row of rules.
+    owner, consequent, boost = tables.single_rules.gather(basket_item)
+    flats = [basket_row[owner] * width + consequent]
+    values = [boost]
+
+    # Two-item antecedents: pairs among the newest items of each basket.
+    first, second, pair_row = _basket_pairs(
+        basket_row, basket_item, tables.params.max_pair_items
+    )
+    if first.size and tables.pair_keys.size:
+        key = np.minimum(first, second) * n_items + np.maximum(first, second)
+        position = tables.pair_index.lookup(key.astype(np.uint64) + 1)
+        fired = position >= 0
+        owner, consequent, boost = tables.pair_rules.gather(position[fired])
+        flats.append(pair_row[fired][owner] * width + consequent)
+        values.append(boost)
+    return np.concatenate(flats).astype(np.int64), np.concatenate(values)
+
+
+def _basket_pairs(
+    row: np.ndarray, item: np.ndarray, max_items: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All unordered pairs among the last ``max_items`` items of each basket."""
+    if row.size < 2:
+        nothing = np.zeros(0, dtype=np.int64)
+        return nothing, nothing, nothing
+    counts = np.bincount(row)
+    starts = np.cumsum(counts) - counts
+    position = np.arange(row.size) - starts[row]
+    newest = position >= counts[row] - max_items
+    row, item = row[newest], item[newest]
+    counts = np.bincount(row, minlength=counts.size)
+    starts = np.cumsum(counts) - counts
+    position = np.arange(row.size) - starts[row]
+
+    # Entry e pairs with the entries after it in its basket.
+    partners = counts[row] - position - 1
+    first = np.repeat(np.arange(row.size), partners)
+    group_start = np.cumsum(partners) - partners
+    second = first + 1 + (np.arange(first.size) - np.repeat(group_start, partners))
+    return item[first], item[second], row[first]
+
+
+def _basket_similarity(
+    tables: ModelTables, basket_row: np.ndarray, basket_item: np.ndarray, n_queries: int
+) -> tuple[np.ndarray, np.ndarray]:
+    owner, neighbour, cosine = tables.neighbours.gather(basket_item)
+    size = np.bincount(basket_row, minlength=n_queries).astype(np.float32)
+    row = basket_row[owner]
+    flat = row * tables.row_width + neighbour
+    return flat.astype(np.int64), cosine / size[row]
+
+
+def _encode_discounts(
+    tables: ModelTables, queries: Sequence[BasketQuery]
+) -> tuple[np.ndarray, np.ndarray]:
+    if not any(q.discounts for q in queries):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    rows, codes, percent = [], [], []
+    for b, query in enumerate(queries):
+        for code, pct in query.discounts.items():
+            rows.append(b)
+            codes.append(code)
+            percent.append(pct)
+    item = tables.catalogue.index_of(np.array(codes, dtype=str))
+    known = item >= 0
+    row = np.asarray(rows, dtype=np.int64)[known]
+    item = item[known]
+    fraction = np.clip(
+        np.asarray(percent, dtype=np.float64)[known] / 100.0, 0.0, MAX_DISCOUNT
+    )
+    # Stored as the change from the item's default markdown, so both paths add up.
+    value = (fraction - tables.markdown[item]).astype(np.float32)
+    return row * tables.row_width + item, value
+
+
+def _log_budgets(
+    tables: ModelTables,
+    queries: Sequence[BasketQuery],
+    basket_row: np.ndarray,
+    basket_item: np.ndarray,
+    log_typical: np.ndarray,
+) -> np.ndarray:
+    n_queries = len(queries)
+    asked = np.fromiter(
+        (np.nan if q.budget is None or q.budget <= 0 else q.budget for q in queries),
+        np.float64,
+        n_queries,
+    )
+    count = np.bincount(basket_row, minlength=n_queries)
+    total = np.bincount(
+        basket_row, weights=tables.log_price[basket_item], minlength=n_queries
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        basket_mean = np.where(count > 0, total / count, np.nan)
+    log_budget = np.where(np.isfinite(asked), np.log(asked), basket_mean)
+    log_budget = np.where(np.isfinite(log_budget), log_budget, log_typical)
+    return log_budget.astype(np.float32)

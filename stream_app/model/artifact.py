@@ -52,12 +52,15 @@ class ScoringParams:
         frequency_scale: Orders at which the half-life is midway between the two.
         max_pair_items: Newest basket items whose pairs fire two-item rules;
             bounds the pair count of very large baskets.
+        max_history_items: Most recent history items whose rules feed the
+            history_rules factor; bounds the work for wholesale-sized histories.
     """
 
     short_half_life_days: float = 14.0
     long_half_life_days: float = 120.0
     frequency_scale: float = 3.0
-    max_pair_items: int = 40
+    max_pair_items: int = 20
+    max_history_items: int = 20
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ Factors (weights are fitted, see :mod:`stream_app.model.fitting`):
 - discount: discount as a fraction (request, else the item's current markdown);
 - recency: 2^(-age / half_life), half-life between a long and a short one, shorter
   for items the customer buys often;
-- similarity: mean TF-IDF cosine of the item to the basket's items.
+- similarity: mean TF-IDF cosine of the item to the basket's items;
+- history_rules: one-item rules fired by the customer's most recent purchases,
+  averaged with their recency as weights (what this customer's past baskets
+  usually lead to).
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class EncodedBatch:
     rule_value: np.ndarray
     similarity_flat: np.ndarray
     similarity_value: np.ndarray
+    history_rule_flat: np.ndarray
+    history_rule_value: np.ndarray
     discount_flat: np.ndarray
     discount_value: np.ndarray
     log_budget: np.ndarray
@@ -64,7 +69,13 @@ class EncodedBatch:
         history = w[_FACTOR["history"]] * self.history_value
         history += w[_FACTOR["recency"]] * self.recency_value
         flat_index = np.concatenate(
-            (history_flat, self.rule_flat, self.similarity_flat, self.discount_flat)
+            (
+                history_flat,
+                self.rule_flat,
+                self.similarity_flat,
+                self.discount_flat,
+                self.history_rule_flat,
+            )
         )
         value = np.concatenate(
             (
@@ -72,6 +83,7 @@ class EncodedBatch:
                 w[_FACTOR["rules"]] * self.rule_value,
                 w[_FACTOR["similarity"]] * self.similarity_value,
                 w[_FACTOR["discount"]] * self.discount_value,
+                w[_FACTOR["history_rules"]] * self.history_rule_value,
             )
         ).astype(np.float32)
         return flat_index, value
@@ -99,6 +111,9 @@ def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> Encod
         _encode_history(tables, queries)
     )
     rule_flat, rule_value = _fire_rules(tables, basket_row, basket_item)
+    history_rule_flat, history_rule_value = _history_rules(
+        tables, history_row, history_item, recency_value, n_queries
+    )
     similarity_flat, similarity_value = _basket_similarity(
         tables, basket_row, basket_item, n_queries
     )
@@ -118,6 +133,8 @@ def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> Encod
         rule_value=rule_value,
         similarity_flat=similarity_flat,
         similarity_value=similarity_value,
+        history_rule_flat=history_rule_flat,
+        history_rule_value=history_rule_value,
         discount_flat=discount_flat,
         discount_value=discount_value,
         log_budget=log_budget,
@@ -150,6 +167,7 @@ def dense_factors(tables: ModelTables, batch: EncodedBatch) -> Iterator[np.ndarr
     yield discount[:, : shape[1]]
     yield scattered(history_flat, batch.recency_value)
     yield scattered(batch.similarity_flat, batch.similarity_value)
+    yield scattered(batch.history_rule_flat, batch.history_rule_value)
 
 
 def _unknown_per_query(
@@ -236,10 +254,13 @@ def _fire_rules(
     n_items = len(tables.catalogue)
     width = tables.row_width
 
-    # One-item antecedents: every basket item fires its row of rules.
+    # One-item antecedents: every basket item fires its row of rules. Boosts are
+    # averaged over the antecedents tried, so big baskets do not swamp the sum.
+    size = np.bincount(basket_row).astype(np.float32)
     owner, consequent, boost = tables.single_rules.gather(basket_item)
-    flats = [basket_row[owner] * width + consequent]
-    values = [boost]
+    row = basket_row[owner]
+    flats = [row * width + consequent]
+    values = [boost / size[row]]
 
     # Two-item antecedents: pairs among the newest items of each basket.
     first, second, pair_row = _basket_pairs(
@@ -250,9 +271,35 @@ def _fire_rules(
         position = tables.pair_index.lookup(key.astype(np.uint64) + 1)
         fired = position >= 0
         owner, consequent, boost = tables.pair_rules.gather(position[fired])
-        flats.append(pair_row[fired][owner] * width + consequent)
-        values.append(boost)
+        row = pair_row[fired][owner]
+        n_pairs = np.bincount(pair_row).astype(np.float32)
+        flats.append(row * width + consequent)
+        values.append(boost / n_pairs[row])
     return np.concatenate(flats).astype(np.int64), np.concatenate(values)
+
+
+def _history_rules(
+    tables: ModelTables,
+    history_row: np.ndarray,
+    history_item: np.ndarray,
+    recency: np.ndarray,
+    n_queries: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    # Keep each customer's most recent items: bounds the work for big histories.
+    limit = tables.params.max_history_items
+    order = np.lexsort((-recency, history_row))
+    row, item, weight = history_row[order], history_item[order], recency[order]
+    counts = np.bincount(row, minlength=n_queries)
+    position = np.arange(row.shape[0]) - (np.cumsum(counts) - counts)[row]
+    recent = position < limit
+    row, item, weight = row[recent], item[recent], weight[recent]
+
+    total = np.bincount(row, weights=weight, minlength=n_queries)
+    owner, consequent, boost = tables.single_rules.gather(item)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = weight[owner] / total[row[owner]]
+    flat = row[owner] * tables.row_width + consequent
+    return flat.astype(np.int64), (boost * share).astype(np.float32)
 
 
 def _basket_pairs(

@@ -72,7 +72,11 @@ def basket_matrix(basket_ids: np.ndarray, item_index: np.ndarray) -> sp.csr_matr
 
 
 def mine_rules(
-    baskets: sp.csr_matrix, *, min_support: float, min_confidence: float
+    baskets: sp.csr_matrix,
+    *,
+    min_support: float,
+    min_confidence: float,
+    min_pair_support: float | None = None,
 ) -> RuleSet:
     """Mine every rule with a one- or two-item antecedent above both thresholds.
 
@@ -80,12 +84,17 @@ def mine_rules(
         baskets: Binary CSR matrix (n_baskets, n_items) from :func:`basket_matrix`.
         min_support: Minimum support of antecedent plus consequent, in (0, 1].
         min_confidence: Minimum confidence, in [0, 1].
+        min_pair_support: Minimum support of two-item antecedent rules (default:
+            ``min_support``); a higher one keeps their count, which grows with the
+            cube of the item count, in bounds.
 
     Returns:
         The rules, one-item antecedents first, then two-item ones.
     """
     n_baskets = baskets.shape[0]
     min_count = max(1.0, np.ceil(min_support * n_baskets))
+    pair_support = min_support if min_pair_support is None else min_pair_support
+    min_pair_count = max(min_count, np.ceil(pair_support * n_baskets))
     csc = baskets.tocsc()
     item_counts = np.asarray(csc.sum(axis=0)).ravel()
 
@@ -105,14 +114,18 @@ def mine_rules(
     )
 
     # Two-item antecedents: only frequent pairs can be frequent with a third item.
-    pairs = frequent & (cooccurrence.row < cooccurrence.col)
+    pairs = (
+        off_diagonal
+        & (cooccurrence.data >= min_pair_count)
+        & (cooccurrence.row < cooccurrence.col)
+    )
     first, second = cooccurrence.row[pairs], cooccurrence.col[pairs]
     pair_counts = cooccurrence.data[pairs]
     holds_pair = csc[:, first].multiply(csc[:, second]).tocsc()
     triples = (holds_pair.T @ csc).tocoo()
     pair_row, consequent = triples.row, triples.col
     keep = (
-        (triples.data >= min_count)
+        (triples.data >= min_pair_count)
         & (consequent != first[pair_row])
         & (consequent != second[pair_row])
     )

@@ -33,7 +33,8 @@ class TrainingParams:
     Attributes:
         min_orders: Items in fewer orders are not recommended.
         min_customers: Items bought by fewer known customers are not recommended.
-        min_support: Minimum rule support, share of baskets.
+        min_support: Minimum support of one-item-antecedent rules, share of baskets.
+        min_pair_support: Minimum support of two-item-antecedent rules.
         min_confidence: Minimum rule confidence.
         neighbours: Description neighbours kept per item.
         validation_days: Days before the end whose baskets fit the weights.
@@ -44,7 +45,8 @@ class TrainingParams:
 
     min_orders: int = 5
     min_customers: int = 3
-    min_support: float = 0.003
+    min_support: float = 0.001
+    min_pair_support: float = 0.003
     min_confidence: float = 0.1
     neighbours: int = 30
     validation_days: int = 28
@@ -90,7 +92,10 @@ def build_tables(
     if baskets.shape[1] < n_items:
         baskets.resize((baskets.shape[0], n_items))
     rules = mine_rules(
-        baskets, min_support=params.min_support, min_confidence=params.min_confidence
+        baskets,
+        min_support=params.min_support,
+        min_confidence=params.min_confidence,
+        min_pair_support=params.min_pair_support,
     )
     single = rules.second < 0
 

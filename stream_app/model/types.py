@@ -16,6 +16,7 @@ FACTORS = (
     "discount",
     "recency",
     "similarity",
+    "history_rules",
 )
 
 

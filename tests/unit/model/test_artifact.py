@@ -18,7 +18,7 @@ from stream_app.model.artifact import (
 )
 from stream_app.model.scorer import Scorer
 from stream_app.model.training import TrainingParams, build_tables, history_table
-from stream_app.model.types import BasketQuery
+from stream_app.model.types import FACTORS, BasketQuery
 
 PARAMS = TrainingParams(
     min_orders=1, min_customers=0, min_support=0.1, min_confidence=0.1
@@ -28,7 +28,7 @@ PARAMS = TrainingParams(
 @pytest.fixture
 def saved(tmp_path: Path, shop: pd.DataFrame) -> Path:
     tables = build_tables(
-        shop, PARAMS, version="v1", weights=np.arange(7, dtype=np.float32)
+        shop, PARAMS, version="v1", weights=np.arange(len(FACTORS), dtype=np.float32)
     )
     folder = save_artifact(
         tmp_path / "v1", tables, history_table(shop), {"note": "test"}
@@ -39,7 +39,12 @@ def saved(tmp_path: Path, shop: pd.DataFrame) -> Path:
 
 def test_round_trip_scores_the_same(saved: Path, shop: pd.DataFrame) -> None:
     original = Scorer(
-        build_tables(shop, PARAMS, version="v1", weights=np.arange(7, dtype=np.float32))
+        build_tables(
+            shop,
+            PARAMS,
+            version="v1",
+            weights=np.arange(len(FACTORS), dtype=np.float32),
+        )
     )
     loaded = Scorer.load(saved.parent / "current")
     query = [BasketQuery(basket_codes=["20001"], budget=2.0)]

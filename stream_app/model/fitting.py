@@ -92,11 +92,16 @@ def fit_conditional_logit(
     baseline = -objective(start * scale)[0] + l2 * float(
         (start * scale) @ (start * scale)
     )
+    # Every factor is built so that more of it should mean more likely (closer to
+    # the budget, more discount, more similar...): weights are kept >= 0, so a
+    # quirk of one period (e.g. clearance markdowns that sold badly) cannot turn
+    # a discount into a penalty.
     result = minimize(
         objective,
         start * scale,
         jac=True,
         method="L-BFGS-B",
+        bounds=[(0.0, None)] * n_factors,
         options={"maxiter": MAX_ITERATIONS},
     )
     weights = result.x / scale

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     seen_events_ttl: timedelta = Field(
         timedelta(days=7), description="How long event ids are kept for dedup."
     )
+    redis_key_prefix: str = Field(
+        "", description="Prefix of every state key (test runs, shared servers)."
+    )
 
     # Model and scoring
     artifact_dir: Path = Field(
@@ -65,6 +68,13 @@ class Settings(BaseSettings):
     )
     max_event_bytes: int = Field(64_000, ge=256, description="Largest event accepted.")
     max_items_per_event: int = Field(200, ge=1, description="Most items per event.")
+    output_contributions: bool = Field(
+        False, description="Publish each item's per-factor contributions."
+    )
+    max_event_future_skew: timedelta = Field(
+        timedelta(hours=1), description="How far ahead of the worker's clock an "
+        "event timestamp may be before it is rejected."
+    )
     web_port: int = Field(6066, description="Metrics/health HTTP port of the worker.")
     log_json: bool = Field(False, description="Log as JSON lines instead of text.")
     log_level: str = Field("INFO", description="Root log level of the package.")

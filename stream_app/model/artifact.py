@@ -54,6 +54,7 @@ class ScoringParams:
             bounds the pair count of very large baskets.
         max_history_items: Most recent history items whose rules feed the
             history_rules factor; bounds the work for wholesale-sized histories.
+        order_decay: Factor per later order in the order_recency factor.
     """
 
     short_half_life_days: float = 14.0
@@ -61,6 +62,7 @@ class ScoringParams:
     frequency_scale: float = 3.0
     max_pair_items: int = 20
     max_history_items: int = 20
+    order_decay: float = 0.5
 
 
 @dataclass(frozen=True)

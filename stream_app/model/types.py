@@ -17,6 +17,8 @@ FACTORS = (
     "recency",
     "similarity",
     "history_rules",
+    "order_recency",
+    "order_share",
 )
 
 

@@ -1,0 +1,130 @@
+"""Adapter slot that evaluates the product's model through the common interface."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from stream_app.errors import StreamAppError
+from stream_app.evaluation.interactions import TrainingData
+from stream_app.evaluation.recommenders.base import ItemScores
+
+logger = logging.getLogger(__name__)
+
+#: Modules of the product model the adapter calls (written by the model's owner).
+TRAINING_MODULE = "stream_app.model.training"
+SCORER_MODULE = "stream_app.model.scorer"
+FEATURES_MODULE = "stream_app.model.features"
+TYPES_MODULE = "stream_app.model.types"
+#: Factor weight of every factor in the "seed model".
+SEED_WEIGHT = 1.0
+#: Recorded in the product's manifest; the evaluation trains in memory only.
+EVALUATION_CHECKSUM = "evaluation"
+
+
+class ProductModelUnavailableError(StreamAppError):
+    """The product model cannot be imported or called; the evaluation skips it."""
+
+
+class ProductModel:
+    """The product's hybrid model, trained on the same lines as the baselines.
+
+    Calls ``train_model(lines, TrainingParams(), end=now, ...)`` from
+    ``stream_app.model.training``, then scores each batch with
+    ``Scorer.logits(encode_queries(tables, queries))``. The open basket is passed
+    as the query's basket and the customer's history before the cutoff as its
+    history.
+
+    Args:
+        seed: ``True`` for the "seed model": every factor weight ``SEED_WEIGHT``
+            and no weight fitting; ``False`` for the trained weights.
+    """
+
+    def __init__(self, seed: bool = False) -> None:
+        self.seed = seed
+        self.name = "Seed model" if seed else "Product model"
+        self._scorer: Any = None
+        self._encode: Any = None
+        self._histories: dict[str, Any] = {}
+        self._query_type: Any = None
+        self._now_seconds = 0.0
+
+    def fit(self, data: TrainingData) -> None:
+        """Train the product model on ``data.lines``, ending at ``data.now``.
+
+        Raises:
+            ProductModelUnavailableError: ``stream_app.model`` lacks what the
+                adapter calls (not written yet, or its interface changed).
+        """
+        training = _import(TRAINING_MODULE)
+        scorer_module = _import(SCORER_MODULE)
+        features = _import(FEATURES_MODULE)
+        types = _import(TYPES_MODULE)
+        try:
+            trained = training.train_model(
+                data.lines,
+                training.TrainingParams(),
+                data_checksum=EVALUATION_CHECKSUM,
+                end=data.now,
+                fit_weights=not self.seed,
+            )
+            weights = self._weights(types.FACTORS) if self.seed else None
+            self._scorer = scorer_module.Scorer(trained.tables, weights=weights)
+            self._histories = training.histories_by_customer(trained.history)
+        except (AttributeError, TypeError) as exc:
+            raise ProductModelUnavailableError(
+                f"stream_app.model's interface differs from the adapter's: {exc}"
+            ) from exc
+        self._encode = features.encode_queries
+        self._query_type = types.BasketQuery
+        self._now_seconds = data.now_seconds
+        logger.info("product model fitted name=%s", self.name)
+
+    def score(
+        self, customers: Sequence[str], revealed: Sequence[Sequence[str]]
+    ) -> ItemScores:
+        """Build one BasketQuery per customer and score the batch."""
+        if self._scorer is None:
+            raise RuntimeError(f"{self.name}: call fit() before score()")
+        queries = [
+            self._query_type(
+                basket_codes=list(basket),
+                history=self._histories.get(customer),
+                now=self._now_seconds,
+            )
+            for customer, basket in zip(customers, revealed, strict=True)
+        ]
+        tables = self._scorer.tables
+        logits = self._scorer.logits(self._encode(tables, queries))
+
+        # Score rows are padded past the catalogue; keep the real items only.
+        n_items = len(tables.catalogue)
+        scores = np.asarray(logits[:, :n_items], dtype=np.float32)
+        return ItemScores(scores, np.asarray(tables.catalogue.codes))
+
+    def describe(self) -> dict[str, object]:
+        """Return the weights used, for the report."""
+        if self._scorer is None:
+            return {"weights": "seed (all 1.0)" if self.seed else "trained"}
+        weights = np.asarray(self._scorer.weights, dtype=np.float64)
+        factors = _import(TYPES_MODULE).FACTORS
+        return {f: round(float(w), 4) for f, w in zip(factors, weights, strict=True)}
+
+    @staticmethod
+    def _weights(factors: Sequence[str]) -> np.ndarray:
+        """Return the seed model's weight vector, float32 (n_factors,)."""
+        seed: Mapping[str, float] = {factor: SEED_WEIGHT for factor in factors}
+        return np.array([seed[f] for f in factors], dtype=np.float32)
+
+
+def _import(module: str) -> ModuleType:
+    """Import one module of the product model, or say it is not there yet."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ProductModelUnavailableError(f"{module} is not available: {exc}") from exc

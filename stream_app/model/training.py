@@ -184,6 +184,7 @@ class Example:
 
     query: BasketQuery
     target_codes: tuple[str, ...]
+    customer_id: str = ""
 
 
 def next_basket_examples(
@@ -225,7 +226,13 @@ def next_basket_examples(
         query = BasketQuery(
             basket_codes=codes[:reveal], history=histories[str(customer)], now=now
         )
-        examples.append(Example(query=query, target_codes=tuple(codes[reveal:])))
+        examples.append(
+            Example(
+                query=query,
+                target_codes=tuple(codes[reveal:]),
+                customer_id=str(customer),
+            )
+        )
     return examples
 
 

@@ -1,4 +1,4 @@
-"""One typed, frozen settings object, read from ``STREAM_APP_*`` variables and ``.env``."""
+"""One typed, frozen settings object, read from STREAM_APP_* variables and .env."""
 
 from __future__ import annotations
 
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         "event timestamp may be before it is rejected."
     )
     web_port: int = Field(6066, description="Metrics/health HTTP port of the worker.")
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Interface of the metrics/health server; 0.0.0.0 exposes it "
+        "on every network (e.g. for a scraper in another container).",
+    )
     log_json: bool = Field(False, description="Log as JSON lines instead of text.")
     log_level: str = Field("INFO", description="Root log level of the package.")
 

@@ -1,0 +1,85 @@
+"""The Lua script that applies one event and records its id in one atomic step."""
+
+from __future__ import annotations
+
+import hashlib
+
+#: KEYS: seen, basket, basket times, closed, history (one hash tag, see
+#: ``state.keys``).
+#: ARGV: event type, timestamp (unix seconds, text), seen ttl (ms), basket ttl
+#: (ms), has customer (0/1), return history (0/1), then code, units pairs.
+#: Returns {status, basket as flat HGETALL, history as flat HGETALL or nil}.
+APPLY_EVENT = """
+local seen, basket, times, closed, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local kind, ts, seen_ttl, basket_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local FIRST_ITEM = 7
+local status = 'applied'
+
+if not redis.call('SET', seen, '1', 'NX', 'PX', seen_ttl) then
+  status = 'duplicate'
+elseif redis.call('EXISTS', closed) == 1 then
+  -- the basket was checked out already: the checkout is final
+  status = 'late'
+elseif kind == 'item_added' then
+  for i = FIRST_ITEM, #ARGV, 2 do
+    redis.call('HINCRBY', basket, ARGV[i], ARGV[i + 1])
+    local added = redis.call('HGET', times, ARGV[i])
+    if not added or tonumber(added) < tonumber(ts) then
+      redis.call('HSET', times, ARGV[i], ts)
+    end
+  end
+  redis.call('PEXPIRE', basket, basket_ttl)
+  redis.call('PEXPIRE', times, basket_ttl)
+elseif kind == 'item_removed' then
+  for i = FIRST_ITEM, #ARGV, 2 do
+    if redis.call('HINCRBY', basket, ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then
+      redis.call('HDEL', basket, ARGV[i])
+      redis.call('HDEL', times, ARGV[i])
+    end
+  end
+  redis.call('PEXPIRE', basket, basket_ttl)
+  redis.call('PEXPIRE', times, basket_ttl)
+else
+  -- checkout: the event's lines at checkout time if it lists any, else the
+  -- stored basket, each item at the time it was last added (as offline
+  -- history takes each item's latest invoice line)
+  local lines, added = {}, {}
+  if #ARGV >= FIRST_ITEM then
+    for i = FIRST_ITEM, #ARGV, 2 do
+      lines[ARGV[i]] = (lines[ARGV[i]] or 0) + tonumber(ARGV[i + 1])
+      added[ARGV[i]] = ts
+    end
+  else
+    local stored = redis.call('HGETALL', basket)
+    for i = 1, #stored, 2 do
+      lines[stored[i]] = tonumber(stored[i + 1])
+      added[stored[i]] = redis.call('HGET', times, stored[i]) or ts
+    end
+  end
+  if ARGV[5] == '1' then
+    for code, units in pairs(lines) do
+      local orders, quantity, last = 1, units, added[code]
+      local old = redis.call('HGET', history, code)
+      if old then
+        local o, q, l = string.match(old, '^(%S+) (%S+) (%S+)$')
+        orders = tonumber(o) + 1
+        quantity = tonumber(q) + units
+        if tonumber(l) > tonumber(last) then last = l end
+      end
+      redis.call('HSET', history, code,
+        string.format('%d %d %s', orders, quantity, last))
+    end
+  end
+  redis.call('DEL', basket, times)
+  redis.call('SET', closed, ts, 'PX', seen_ttl)
+end
+
+local result = {status, redis.call('HGETALL', basket)}
+if ARGV[6] == '1' then
+  result[3] = redis.call('HGETALL', history)
+end
+return result
+"""
+
+#: SHA1 the server knows the script by after SCRIPT LOAD (EVALSHA needs it).
+APPLY_EVENT_SHA = hashlib.sha1(APPLY_EVENT.encode()).hexdigest()

@@ -1,0 +1,207 @@
+"""The Faust app: a micro-batching agent that commits offsets only after its outputs.
+
+How offsets are committed. Faust commits, every ``broker_commit_interval``, the
+offsets up to the first message not yet *acked*; a message is acked when its
+reference count drops to zero. ``Stream.take_events`` acks a batch in the
+``finally`` of its generator, i.e. as soon as the agent asks for the next batch
+*or the agent body is torn down by an exception or cancellation*, which would
+commit a batch whose state or outputs never happened. So the agent holds one
+extra reference on every message of a batch (:func:`_hold`) and drops it
+(:func:`_release`) only after the state store has applied the batch and the
+output and dead-letter messages are delivered (their futures awaited). A batch
+interrupted by SIGTERM or a crash keeps its extra reference, is never committed,
+and is consumed again on restart (or by the partition's next owner after a
+rebalance), where the state store sees duplicates. For the same reason
+``stream_wait_empty`` is off: shutdown does not wait for the batch in flight,
+it abandons it uncommitted. Outputs are therefore at-least-once; consumers
+dedupe on ``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+from aiokafka.errors import KafkaError
+
+from stream_app.settings import Settings
+from stream_app.streaming.backoff import Backoff
+from stream_app.streaming.messages import Outbound
+from stream_app.streaming.processor import BatchProcessor, SourceMessage
+
+logger = logging.getLogger(__name__)
+
+#: Name of the agent (also the prefix of Faust's internal names for it).
+AGENT_NAME = "recommend"
+
+
+class StreamWorker:
+    """The Faust app, its topics and the recommendation agent.
+
+    Args:
+        settings: Broker, topics, consumer group, batch sizes.
+        processor: Does the work of one batch.
+        web_enabled: Serve Faust's web views on ``settings.web_port``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        processor: BatchProcessor,
+        *,
+        web_enabled: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.processor = processor
+        self.batches_done = 0
+        self._publish_backoff = Backoff()
+        self.app = faust.App(
+            settings.consumer_group,
+            broker=settings.kafka_broker,
+            broker_credentials=_credentials(settings),
+            topic_partitions=settings.topic_partitions,
+            key_serializer="raw",
+            value_serializer="raw",
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            # Faust would otherwise wait, on shutdown and rebalance, until every
+            # consumed message is acked; a batch stuck retrying a down Redis
+            # never is, so SIGTERM would hang. Not waiting is safe here: an
+            # unfinished batch is simply not committed and comes back.
+            stream_wait_empty=False,
+            web_enabled=web_enabled,
+            web_port=settings.web_port,
+            # Faust binds 0.0.0.0 by default; stay on the configured interface.
+            web_bind=settings.web_host,
+            web_host=settings.web_host,
+            # Faust writes table state under datadir; this app has no tables,
+            # so keep even its empty folder out of the working directory.
+            datadir=Path(tempfile.gettempdir()) / "stream-app-faust",
+            autodiscover=False,
+        )
+        self.input_topic = self._topic(settings.input_topic)
+        self.output_topic = self._topic(settings.output_topic)
+        self.dlq_topic = self._topic(settings.dlq_topic)
+        self.agent = self.app.agent(self.input_topic, name=AGENT_NAME)(self._consume)
+
+    def _topic(self, name: str) -> faust.TopicT:
+        return self.app.topic(
+            name,
+            partitions=self.settings.topic_partitions,
+            key_type=bytes,
+            value_type=bytes,
+        )
+
+    async def _consume(self, stream: faust.StreamT) -> None:
+        await self.output_topic.maybe_declare()
+        await self.dlq_topic.maybe_declare()
+        logger.info(
+            "agent started input=%s output=%s dlq=%s batch_max_events=%d",
+            self.settings.input_topic,
+            self.settings.output_topic,
+            self.settings.dlq_topic,
+            self.settings.batch_max_events,
+        )
+        within_s = self.settings.batch_window.total_seconds()
+        try:
+            # take_events is on faust.Stream but missing from the StreamT stubs.
+            batches = cast(faust.Stream, stream).take_events(
+                self.settings.batch_max_events, within=within_s
+            )
+            async for events in batches:
+                _hold(events)
+                try:
+                    await self.handle(events)
+                except Exception as exc:
+                    # Not a data problem (the processor dead-letters those): the
+                    # batch stays unacked, so crash and let a restart redo it.
+                    logger.exception("worker cannot deliver a batch; stopping")
+                    await self.app.crash(exc)
+                    raise
+                _release(events)
+                self.batches_done += 1
+        finally:
+            logger.info("agent stopping stats=%s", self.processor.stats)
+
+    async def handle(self, events: Sequence[Any]) -> None:
+        """Process one batch of Faust events and deliver everything it produces."""
+        messages = [
+            SourceMessage(
+                topic=event.message.topic,
+                partition=event.message.partition,
+                offset=event.message.offset,
+                key=event.message.key,
+                value=event.message.value,
+            )
+            for event in events
+        ]
+        outbound = await self.processor.process(messages)
+        await self.publish(outbound)
+
+    async def publish(self, outbound: Sequence[Outbound]) -> None:
+        """Send every message without awaiting each, then await all deliveries.
+
+        A failed delivery re-sends the whole list after a backoff (the producer
+        has already retried internally); duplicates are possible, losses not.
+        """
+        attempt = 0
+        while True:
+            try:
+                producer = self.app.producer
+                pending = [
+                    await producer.send(
+                        m.topic, m.key, m.value, None, None, list(m.headers)
+                    )
+                    for m in outbound
+                ]
+                await asyncio.gather(*pending)
+                return
+            except KafkaError as exc:
+                delay_s = self._publish_backoff.delay_s(attempt)
+                logger.warning(
+                    "publishing failed, resending the batch attempt=%d delay_s=%.3f "
+                    "error=%r",
+                    attempt + 1,
+                    delay_s,
+                    exc,
+                )
+                await asyncio.sleep(delay_s)
+                attempt += 1
+
+
+def _hold(events: Sequence[Any]) -> None:
+    # One extra reference per message so take_events' own ack cannot make it
+    # committable; see the module docstring.
+    for event in events:
+        event.message.incref()
+
+
+def _release(events: Sequence[Any]) -> None:
+    for event in events:
+        event.ack()
+
+
+def _credentials(settings: Settings) -> Any:
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    ssl_context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        ssl_context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+    if protocol == "SSL":
+        return faust.SSLCredentials(ssl_context)
+    password = settings.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password else None,
+        ssl_context=ssl_context,
+        mechanism=settings.kafka_sasl_mechanism,
+    )

@@ -1,0 +1,180 @@
+"""CLI handlers of the streaming side: worker, replay, bootstrap-state, tail."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stream_app.data import clean_transactions, read_transactions
+from stream_app.data.history import customer_history
+from stream_app.errors import StateError, StreamAppError
+from stream_app.settings import Settings, get_settings
+from stream_app.state.redis import CONNECT_TIMEOUT_S
+
+logger = logging.getLogger(__name__)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Load the model, check Redis, and run the Faust worker until SIGTERM/SIGINT."""
+    import faust
+    import redis
+
+    from stream_app.model.scorer import Scorer
+    from stream_app.state.redis import RedisStateStore
+    from stream_app.streaming.app import StreamWorker
+    from stream_app.streaming.kafka import ensure_topics
+    from stream_app.streaming.processor import BatchProcessor
+
+    settings = get_settings()
+    artifact = Path(args.artifact) if args.artifact else settings.artifact_dir
+    scorer = Scorer.load(artifact, recommend_repeats=settings.recommend_repeats)
+    logger.info("model loaded version=%s artifact=%s", scorer.version, artifact)
+    _check_redis(settings, redis)
+    # Faust subscribes to a missing topic silently and would then idle until
+    # its metadata refresh; create every topic first.
+    asyncio.run(
+        ensure_topics(
+            settings, [settings.input_topic, settings.output_topic, settings.dlq_topic]
+        )
+    )
+
+    store = RedisStateStore.from_settings(settings)
+    processor = BatchProcessor(store, scorer, settings)
+    worker = StreamWorker(settings, processor, web_enabled=True)
+    # faust.Worker installs the SIGTERM/SIGINT handlers: the agent is cancelled
+    # mid-batch at worst, and an unfinished batch is never committed.
+    faust.Worker(
+        worker.app, loglevel=settings.log_level, redirect_stdouts=False
+    ).execute_from_commandline()
+    return 0  # pragma: no cover - execute_from_commandline exits the process
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Send historical invoices to the input topic and print what was sent."""
+    from stream_app.streaming.replay import invoice_events, replay_events
+
+    settings = get_settings()
+    speed = _parse_speed(args.speed)
+    clean = _clean_data(args.data, settings)
+    events = invoice_events(clean, args.start, args.end)
+    if args.limit is not None:
+        events = events[: max(args.limit, 0)]
+    if not events:
+        print("replay: no invoices in that date range", file=sys.stderr)
+        return 0
+    report = asyncio.run(
+        replay_events(settings, events, speed=speed, progress=_progress("replay"))
+    )
+    rate = report.events / max(report.seconds, 1e-9)
+    print(
+        f"\nreplayed {report.events} events ({report.invoices} invoices, "
+        f"{report.checkouts} checkouts) to {settings.input_topic} "
+        f"in {report.seconds:.1f} s ({rate:.0f} ev/s)"
+    )
+    return 0
+
+
+def run_bootstrap(args: argparse.Namespace) -> int:
+    """Load the offline purchase history into Redis."""
+    from stream_app.state.bootstrap import bootstrap_history
+    from stream_app.state.keys import KeyLayout
+    from stream_app.state.redis import connect
+
+    settings = get_settings()
+    clean = _clean_data(args.data, settings)
+    if args.until:
+        clean = clean.loc[clean["invoice_date"] < pd.Timestamp(args.until)]
+    history = customer_history(clean)
+
+    async def load() -> None:
+        client = connect(settings)
+        try:
+            report = await bootstrap_history(
+                client,
+                KeyLayout(settings.redis_key_prefix),
+                history,
+                progress=_progress("bootstrap"),
+            )
+        finally:
+            await client.aclose()
+        print(
+            f"\nloaded {report.rows} history rows of {report.customers} customers "
+            f"into {settings.redis_url} in {report.round_trips} round trips"
+        )
+
+    asyncio.run(load())
+    return 0
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    """Print recommendations as they are published."""
+    from stream_app.streaming.tail import tail
+
+    settings = get_settings()
+    shown = asyncio.run(
+        tail(
+            settings,
+            lambda text: print(text, flush=True),
+            from_beginning=args.from_beginning,
+            limit=args.limit,
+            explain=args.explain,
+        )
+    )
+    print(f"{shown} recommendations shown", file=sys.stderr)
+    return 0
+
+
+def _clean_data(path: str | None, settings: Settings) -> pd.DataFrame:
+    clean, _ = clean_transactions(read_transactions(path or settings.data_path))
+    return clean
+
+
+def _parse_speed(text: str) -> float | None:
+    if text.strip().lower() == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = 0.0
+    if not speed > 0:
+        raise StreamAppError(
+            f"--speed must be 'max' or a positive number, not {text!r}"
+        )
+    return speed
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        print(
+            f"\r{label}: {done}/{total} ({100 * done / max(total, 1):.0f}%)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+def _check_redis(settings: Settings, redis_module: Any) -> None:
+    password = settings.redis_password
+    client = redis_module.Redis.from_url(
+        settings.redis_url,
+        username=settings.redis_username,
+        password=password.get_secret_value() if password else None,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+    )
+    try:
+        client.ping()
+    except redis_module.RedisError as exc:
+        raise StateError(
+            f"redis at {settings.redis_url}: {exc}", retriable=True
+        ) from exc
+    finally:
+        client.close()

@@ -1,0 +1,171 @@
+"""Behaviour every state store must show; run on memory (unit) and Redis (integration)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+
+from stream_app.state.base import ApplyStatus, StateStore
+from stream_app.streaming.events import BasketEvent, EventItem, EventType
+
+#: A time inside the data set's range, unix seconds (2011-12-05 12:00 UTC).
+T0 = 1_323_086_400.0
+
+
+def event(
+    event_id: str,
+    kind: EventType,
+    items: tuple[tuple[str, int], ...] = (),
+    *,
+    customer: str | None = "C1",
+    basket: str = "B1",
+    ts: float = T0,
+) -> BasketEvent:
+    """Return an event with unit price 1.0 on every line."""
+    lines = tuple(EventItem(code, units, 1.0) for code, units in items)
+    return BasketEvent(event_id, customer, basket, kind, lines, ts)
+
+
+ADD, REMOVE, CHECKOUT = EventType.ITEM_ADDED, EventType.ITEM_REMOVED, EventType.CHECKOUT
+
+
+async def adds_and_removes_units_and_drops_items_at_zero(store: StateStore) -> None:
+    states = await store.apply(
+        [
+            event("e1", ADD, (("A", 2), ("B", 1))),
+            event("e2", ADD, (("A", 3),)),
+            event("e3", REMOVE, (("B", 1), ("A", 1))),
+            event("e4", REMOVE, (("Z", 4),)),
+        ]
+    )
+    assert [s.basket_codes.tolist() for s in states] == [
+        ["A", "B"],
+        ["A", "B"],
+        ["A"],
+        ["A"],
+    ]
+    assert [s.basket_quantity.tolist() for s in states] == [[2, 1], [5, 1], [4], [4]]
+    assert all(s.status is ApplyStatus.APPLIED for s in states)
+
+
+async def checkout_counts_orders_units_and_latest_time(store: StateStore) -> None:
+    await store.apply(
+        [
+            event("a1", ADD, (("A", 2),), basket="B1", ts=T0),
+            event("a2", ADD, (("A", 1), ("B", 5)), basket="B1", ts=T0),
+            event("a3", CHECKOUT, basket="B1", ts=T0 + 60),
+            # An older checkout arriving later: counted, recency kept.
+            event("b1", CHECKOUT, (("A", 1), ("A", 2)), basket="B0", ts=T0 - 3600),
+        ]
+    )
+    history = await store.history("C1")
+    assert history.codes.tolist() == ["A", "B"]
+    assert history.orders.tolist() == [2.0, 1.0]
+    assert history.quantity.tolist() == [6.0, 5.0]
+    # Stored lines count at the time they were added, as offline history
+    # counts each invoice line at its own time.
+    assert history.last_purchase.tolist() == [T0, T0]
+
+
+async def state_after_each_event_reflects_checkouts_in_order(store: StateStore) -> None:
+    states = await store.apply(
+        [
+            event("x1", ADD, (("A", 1),), basket="B1"),
+            event("x2", CHECKOUT, basket="B1"),
+            event("x3", ADD, (("C", 1),), basket="B2"),
+            event("x4", CHECKOUT, basket="B2"),
+            event("x5", ADD, (("D", 1),), basket="B3"),
+        ]
+    )
+    seen = [s.history.codes.tolist() if s.history is not None else None for s in states]
+    assert seen == [[], ["A"], ["A"], ["A", "C"], ["A", "C"]]
+    assert [s.basket_codes.tolist() for s in states] == [["A"], [], ["C"], [], ["D"]]
+
+
+async def listed_checkout_lines_count_at_checkout_time(store: StateStore) -> None:
+    await store.apply(
+        [
+            event("k1", ADD, (("A", 1),), ts=T0),
+            event("k2", ADD, (("A", 1),), ts=T0 + 30),
+            event("k3", CHECKOUT, basket="B1", ts=T0 + 60),
+            event("k4", CHECKOUT, (("C", 2),), basket="B2", ts=T0 + 90),
+        ]
+    )
+    history = await store.history("C1")
+    assert history.codes.tolist() == ["A", "C"]
+    assert history.last_purchase.tolist() == [T0 + 30, T0 + 90]
+
+
+async def duplicate_event_ids_change_nothing(store: StateStore) -> None:
+    batch = [event("d1", ADD, (("A", 2),)), event("d2", CHECKOUT)]
+    first = await store.apply(batch)
+    again = await store.apply(batch)
+    assert [s.status for s in first] == [ApplyStatus.APPLIED] * 2
+    assert [s.status for s in again] == [ApplyStatus.DUPLICATE] * 2
+    history = await store.history("C1")
+    assert history.orders.tolist() == [1.0]
+    assert history.quantity.tolist() == [2.0]
+
+
+async def events_after_checkout_are_late_and_ignored(store: StateStore) -> None:
+    states = await store.apply(
+        [
+            event("l1", ADD, (("A", 1),)),
+            event("l2", CHECKOUT),
+            event("l3", ADD, (("B", 1),)),
+            event("l4", CHECKOUT),
+        ]
+    )
+    assert [s.status for s in states][2:] == [ApplyStatus.LATE, ApplyStatus.LATE]
+    assert states[2].basket_codes.tolist() == []
+    history = await store.history("C1")
+    assert history.codes.tolist() == ["A"]
+    assert history.orders.tolist() == [1.0]
+
+
+async def anonymous_checkout_keeps_no_history(store: StateStore) -> None:
+    states = await store.apply(
+        [
+            event("n1", ADD, (("A", 1),), customer=None, basket="ANON1"),
+            event("n2", CHECKOUT, customer=None, basket="ANON1"),
+        ]
+    )
+    assert states[0].history is None
+    assert states[0].basket_codes.tolist() == ["A"]
+    assert states[1].basket_codes.tolist() == []
+    assert len(await store.history("ANON1")) == 0
+
+
+async def same_event_id_of_another_shopper_is_not_a_duplicate(
+    store: StateStore,
+) -> None:
+    states = await store.apply(
+        [
+            event("same", ADD, (("A", 1),), customer="C1"),
+            event("same", ADD, (("A", 1),), customer="C2"),
+        ]
+    )
+    assert [s.status for s in states] == [ApplyStatus.APPLIED] * 2
+
+
+async def history_arrays_have_model_dtypes(store: StateStore) -> None:
+    states = await store.apply([event("h1", ADD, (("A", 1),)), event("h2", CHECKOUT)])
+    history = states[1].history
+    assert history is not None
+    assert history.orders.dtype == np.float64
+    assert history.last_purchase.dtype == np.float64
+    assert states[0].basket_quantity.dtype == np.int64
+
+
+SCENARIOS: tuple[Callable[[StateStore], Awaitable[None]], ...] = (
+    adds_and_removes_units_and_drops_items_at_zero,
+    checkout_counts_orders_units_and_latest_time,
+    listed_checkout_lines_count_at_checkout_time,
+    state_after_each_event_reflects_checkouts_in_order,
+    duplicate_event_ids_change_nothing,
+    events_after_checkout_are_late_and_ignored,
+    anonymous_checkout_keeps_no_history,
+    same_event_id_of_another_shopper_is_not_a_duplicate,
+    history_arrays_have_model_dtypes,
+)

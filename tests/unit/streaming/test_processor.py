@@ -1,0 +1,153 @@
+"""A batch through validation, the in-memory store and the fake scorer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+from fakes import FakeScorer
+
+from stream_app.errors import StateError
+from stream_app.settings import Settings
+from stream_app.state.memory import InMemoryStateStore
+from stream_app.streaming.backoff import Backoff
+from stream_app.streaming.events import BasketEvent, EventItem, EventType
+from stream_app.streaming.messages import (
+    DLQ_OFFSET,
+    DLQ_REASON,
+    encode_event,
+    load_schema,
+)
+from stream_app.streaming.processor import BatchProcessor, SourceMessage
+
+T0 = 1_323_086_400.0
+SETTINGS = Settings(output_topic="out", dlq_topic="dlq", top_n=3)
+NO_WAIT = Backoff(base_s=0.0, cap_s=0.0)
+
+
+def message(offset: int, value: bytes) -> SourceMessage:
+    return SourceMessage("in", 0, offset, b"C1", value)
+
+
+def added(event_id: str, code: str, units: int = 1) -> bytes:
+    items = (EventItem(code, units, 1.0),)
+    return encode_event(
+        BasketEvent(event_id, "C1", "B1", EventType.ITEM_ADDED, items, T0)
+    )
+
+
+def checkout(event_id: str) -> bytes:
+    return encode_event(BasketEvent(event_id, "C1", "B1", EventType.CHECKOUT, (), T0))
+
+
+def processor(
+    store: InMemoryStateStore | None = None, **changes: Any
+) -> BatchProcessor:
+    settings = SETTINGS.model_copy(update=changes)
+    return BatchProcessor(
+        store or InMemoryStateStore(),
+        FakeScorer(),
+        settings,
+        backoff=NO_WAIT,
+        clock=lambda: T0 + 1,
+    )
+
+
+async def test_batch_gives_one_recommendation_per_event_from_one_scorer_call() -> None:
+    worker = processor()
+    outbound = await worker.process(
+        [
+            message(0, added("e1", "A")),
+            message(1, added("e2", "B")),
+            message(2, checkout("e3")),
+        ]
+    )
+    documents = [json.loads(m.value) for m in outbound]
+    assert [m.topic for m in outbound] == ["out"] * 3
+    assert [d["event_id"] for d in documents] == ["e1", "e2", "e3"]
+    # The basket after e2 holds A and B, so the fake recommends C, D, E.
+    assert [i["stock_code"] for i in documents[1]["items"]] == ["C", "D", "E"]
+    # After checkout the basket is empty and A, B lead by past orders.
+    assert [i["stock_code"] for i in documents[2]["items"]] == ["A", "B", "C"]
+    assert worker.scorer.calls == [3]  # type: ignore[attr-defined]
+    schema = load_schema("recommendation")
+    for document in documents:
+        jsonschema.validate(document, schema)
+        assert document["model_version"] == "fake-1"
+        assert document["generated_at"] == T0 + 1
+
+
+async def test_malformed_message_is_dead_lettered_and_rest_of_batch_goes_on() -> None:
+    worker = processor()
+    outbound = await worker.process(
+        [message(7, b"{broken"), message(8, added("e1", "A"))]
+    )
+    dead, output = outbound
+    assert dead.topic == "dlq"
+    assert dead.value == b"{broken"
+    headers = dict(dead.headers)
+    assert headers[DLQ_REASON] == b"bad_json"
+    assert headers[DLQ_OFFSET] == b"7"
+    assert json.loads(output.value)["event_id"] == "e1"
+    assert worker.stats.dead_letters == {"bad_json": 1}
+
+
+async def test_retriable_state_failure_retries_same_batch_without_double_counting() -> (
+    None
+):
+    store = InMemoryStateStore()
+    store.fail_next = StateError("connection refused", retriable=True)
+    worker = processor(store)
+    outbound = await worker.process(
+        [message(0, added("e1", "A", 2)), message(1, checkout("e2"))]
+    )
+    assert len(outbound) == 2
+    assert worker.stats.state_retries == 1
+    history = await store.history("C1")
+    assert history.quantity.tolist() == [2.0]
+
+
+async def test_permanent_state_failure_dead_letters_the_batch() -> None:
+    store = InMemoryStateStore()
+    store.fail_next = StateError("script bug", retriable=False)
+    worker = processor(store)
+    outbound = await worker.process([message(0, added("e1", "A"))])
+    assert [dict(m.headers)[DLQ_REASON] for m in outbound] == [b"state_error"]
+
+
+async def test_scorer_crash_dead_letters_batch_instead_of_raising() -> None:
+    worker = processor()
+
+    def broken(*args: Any, **kwargs: Any) -> list[Any]:
+        raise ValueError("shape mismatch")
+
+    worker.scorer.recommend = broken  # type: ignore[method-assign]
+    outbound = await worker.process([message(0, added("e1", "A"))])
+    assert [dict(m.headers)[DLQ_REASON] for m in outbound] == [b"internal_error"]
+
+
+async def test_duplicate_event_is_answered_again_but_not_counted_twice() -> None:
+    store = InMemoryStateStore()
+    worker = processor(store)
+    await worker.process([message(0, added("e1", "A", 2)), message(1, checkout("e2"))])
+    outbound = await worker.process([message(1, checkout("e2"))])
+    assert len(outbound) == 1
+    assert worker.stats.duplicates == 1
+    assert (await store.history("C1")).orders.tolist() == [1.0]
+
+
+@pytest.mark.parametrize("explain", [True, False])
+async def test_contributions_published_only_when_enabled(explain: bool) -> None:
+    worker = processor(output_contributions=explain)
+    (output,) = await worker.process([message(0, added("e1", "A"))])
+    item = json.loads(output.value)["items"][0]
+    assert ("contributions" in item) is explain
+    jsonschema.validate(json.loads(output.value), load_schema("recommendation"))
+
+
+async def test_unknown_basket_codes_are_reported() -> None:
+    worker = processor()
+    (output,) = await worker.process([message(0, added("e1", "NOPE"))])
+    assert json.loads(output.value)["unknown_codes"] == ["NOPE"]

@@ -72,8 +72,9 @@ class Settings(BaseSettings):
         False, description="Publish each item's per-factor contributions."
     )
     max_event_future_skew: timedelta = Field(
-        timedelta(hours=1), description="How far ahead of the worker's clock an "
-        "event timestamp may be before it is rejected."
+        timedelta(hours=1),
+        description="How far ahead of the worker's clock an "
+        "event timestamp may be before it is rejected.",
     )
     web_port: int = Field(6066, description="Metrics/health HTTP port of the worker.")
     web_host: str = Field(
@@ -89,3 +90,21 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Return the process-wide settings, read once from the environment."""
     return Settings()
+
+
+def settings_table() -> str:
+    """Render every setting as a markdown table row: env name, meaning, default."""
+    rows = ["| variable | meaning | default |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, Path):
+            default = (
+                default.relative_to(PROJECT_ROOT)
+                if default.is_relative_to(PROJECT_ROOT)
+                else default
+            )
+        if isinstance(default, timedelta):
+            default = f"{default.total_seconds():g} s"
+        shown = "unset" if default in (None, "") else f"`{default}`"
+        rows.append(f"| `STREAM_APP_{name.upper()}` | {field.description} | {shown} |")
+    return "\n".join(rows)

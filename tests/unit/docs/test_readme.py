@@ -1,0 +1,23 @@
+"""The README's settings table is the one the settings object renders."""
+
+from __future__ import annotations
+
+import re
+
+from stream_app.settings import PROJECT_ROOT, settings_table
+
+
+def test_readme_settings_table_matches_the_settings() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    match = re.search(
+        r"<!-- settings-table:[^>]*-->\n(.*?)\n<!-- /settings-table -->", readme, re.S
+    )
+    assert match is not None, "README lost its settings-table markers"
+    assert match.group(1) == settings_table()
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in readme
+    assert "bash scripts/test.sh" in ci

@@ -32,16 +32,30 @@ def _lazy(target: str) -> Handler:
     return handler
 
 
-def _add_train(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train", help="Train the hybrid recommender from a transaction export."
-    )
+def _add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         type=str,
         default=None,
-        help="CSV/CSV.gz/Excel/Parquet export (default: settings.data_path).",
+        help="Transaction export: CSV, CSV.gz, Excel or Parquet, either Online Retail "
+        "schema (default: settings.data_path).",
     )
+
+
+def _add_artifact_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--artifact",
+        type=str,
+        default=None,
+        help="Model artifact folder (default: settings.artifact_dir).",
+    )
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="Train the hybrid recommender from a transaction export."
+    )
+    _add_data_option(parser)
     parser.add_argument(
         "--out",
         type=str,
@@ -68,6 +82,12 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--min-confidence", type=float, default=None, help="Minimum rule confidence."
+    )
+    parser.add_argument(
+        "--min-pair-support",
+        type=float,
+        default=None,
+        help="Minimum support of two-item-antecedent rules.",
     )
     parser.add_argument(
         "--validation-days",
@@ -107,12 +127,7 @@ def _add_recommend(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--explain", action="store_true", help="Show every factor's contribution."
     )
-    parser.add_argument(
-        "--artifact",
-        type=str,
-        default=None,
-        help="Artifact folder (default: settings.artifact_dir).",
-    )
+    _add_artifact_option(parser)
     parser.set_defaults(handler=_lazy("stream_app.model.commands:run_recommend"))
 
 
@@ -121,12 +136,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="Temporal evaluation against baselines; writes a report with plots.",
     )
-    parser.add_argument(
-        "--data",
-        type=str,
-        default=None,
-        help="Transaction export (default: settings.data_path).",
-    )
+    _add_data_option(parser)
     parser.add_argument(
         "--cutoff", type=str, default="2011-11-01", help="Test cutoff date."
     )
@@ -151,12 +161,7 @@ def _add_worker(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "worker", help="Run the streaming worker (Faust) until stopped."
     )
-    parser.add_argument(
-        "--artifact",
-        type=str,
-        default=None,
-        help="Artifact folder (default: settings.artifact_dir).",
-    )
+    _add_artifact_option(parser)
     parser.set_defaults(handler=_lazy("stream_app.streaming.commands:run_worker"))
 
 
@@ -164,12 +169,7 @@ def _add_replay(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "replay", help="Send historical invoices as basket-update events."
     )
-    parser.add_argument(
-        "--data",
-        type=str,
-        default=None,
-        help="Transaction export (default: settings.data_path).",
-    )
+    _add_data_option(parser)
     parser.add_argument(
         "--from",
         dest="start",
@@ -201,12 +201,7 @@ def _add_bootstrap(subparsers: argparse._SubParsersAction) -> None:
         "bootstrap-state",
         help="Load customers' history from the training data into Redis.",
     )
-    parser.add_argument(
-        "--data",
-        type=str,
-        default=None,
-        help="Transaction export (default: settings.data_path).",
-    )
+    _add_data_option(parser)
     parser.add_argument(
         "--until",
         type=str,

@@ -54,6 +54,7 @@ def run_train(args: argparse.Namespace) -> int:
             "min_customers": args.min_customers,
             "min_support": args.min_support,
             "min_confidence": args.min_confidence,
+            "min_pair_support": args.min_pair_support,
             "validation_days": args.validation_days,
         }.items()
         if value is not None

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import ssl
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +31,8 @@ from typing import Any, cast
 import faust
 from aiokafka.errors import KafkaError
 
+from stream_app.ops.metrics import Metrics
+from stream_app.ops.readiness import Readiness
 from stream_app.settings import Settings
 from stream_app.streaming.backoff import Backoff
 from stream_app.streaming.messages import Outbound
@@ -47,7 +50,10 @@ class StreamWorker:
     Args:
         settings: Broker, topics, consumer group, batch sizes.
         processor: Does the work of one batch.
-        web_enabled: Serve Faust's web views on ``settings.web_port``.
+        web_enabled: Serve Faust's web views on ``settings.web_port`` (leave off
+            when :mod:`stream_app.ops.http` serves that port).
+        metrics: Prometheus metrics to update.
+        readiness: Told whether Kafka is usable.
     """
 
     def __init__(
@@ -56,9 +62,13 @@ class StreamWorker:
         processor: BatchProcessor,
         *,
         web_enabled: bool = False,
+        metrics: Metrics | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.settings = settings
         self.processor = processor
+        self.metrics = metrics or Metrics()
+        self.readiness = readiness or Readiness()
         self.batches_done = 0
         self._publish_backoff = Backoff()
         self.app = faust.App(
@@ -89,6 +99,19 @@ class StreamWorker:
         self.output_topic = self._topic(settings.output_topic)
         self.dlq_topic = self._topic(settings.dlq_topic)
         self.agent = self.app.agent(self.input_topic, name=AGENT_NAME)(self._consume)
+        self.app.on_partitions_assigned.connect(self._on_assigned)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+
+    def _on_assigned(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        self.readiness.set_kafka(True)
+
+    def _on_revoked(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        # Not ready until the rebalance hands this worker its partitions again.
+        self.readiness.set_kafka(False)
+        revoked = args[0] if args else ()
+        for tp in revoked:
+            if tp.topic == self.settings.input_topic:
+                self.metrics.forget_partition(tp.partition)
 
     def _topic(self, name: str) -> faust.TopicT:
         return self.app.topic(
@@ -131,6 +154,7 @@ class StreamWorker:
 
     async def handle(self, events: Sequence[Any]) -> None:
         """Process one batch of Faust events and deliver everything it produces."""
+        started = time.perf_counter()
         messages = [
             SourceMessage(
                 topic=event.message.topic,
@@ -143,6 +167,27 @@ class StreamWorker:
         ]
         outbound = await self.processor.process(messages)
         await self.publish(outbound)
+
+        delivered = time.time()
+        output_topic = self.settings.output_topic
+        self.metrics.published(sum(m.topic == output_topic for m in outbound))
+        self.metrics.batch_done(len(events), time.perf_counter() - started)
+        # Kafka's record timestamp (producer time), not the event's own timestamp:
+        # replayed events carry the till time of 2011.
+        self.metrics.event_latency(
+            [delivered - event.message.timestamp for event in events]
+        )
+        self._record_lag(events)
+
+    def _record_lag(self, events: Sequence[Any]) -> None:
+        last_offset: dict[Any, int] = {}
+        for event in events:
+            tp = event.message.tp
+            last_offset[tp] = max(last_offset.get(tp, -1), event.message.offset)
+        for tp, offset in last_offset.items():
+            highwater = self.app.consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.consumer_lag(tp.partition, max(highwater - offset - 1, 0))
 
     async def publish(self, outbound: Sequence[Outbound]) -> None:
         """Send every message without awaiting each, then await all deliveries.
@@ -161,8 +206,10 @@ class StreamWorker:
                     for m in outbound
                 ]
                 await asyncio.gather(*pending)
+                self.readiness.set_kafka(True)
                 return
             except KafkaError as exc:
+                self.readiness.set_kafka(False)
                 delay_s = self._publish_backoff.delay_s(attempt)
                 logger.warning(
                     "publishing failed, resending the batch attempt=%d delay_s=%.3f "

@@ -26,7 +26,14 @@ def run_worker(args: argparse.Namespace) -> int:
     import faust
     import redis
 
-    from stream_app.model.scorer import Scorer
+    from stream_app.ops import (
+        Metrics,
+        ModelHolder,
+        Readiness,
+        start_http_server,
+        stop_http_server,
+        watch_artifacts,
+    )
     from stream_app.state.redis import RedisStateStore
     from stream_app.streaming.app import StreamWorker
     from stream_app.streaming.kafka import ensure_topics
@@ -34,8 +41,8 @@ def run_worker(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     artifact = Path(args.artifact) if args.artifact else settings.artifact_dir
-    scorer = Scorer.load(artifact, recommend_repeats=settings.recommend_repeats)
-    logger.info("model loaded version=%s artifact=%s", scorer.version, artifact)
+    holder = ModelHolder.load(artifact, recommend_repeats=settings.recommend_repeats)
+    logger.info("model loaded version=%s artifact=%s", holder.version, artifact)
     _check_redis(settings, redis)
     # Faust subscribes to a missing topic silently and would then idle until
     # its metadata refresh; create every topic first.
@@ -45,9 +52,32 @@ def run_worker(args: argparse.Namespace) -> int:
         )
     )
 
+    metrics, readiness = Metrics(), Readiness()
+    readiness.set_redis(True)  # _check_redis above has just had a PING answered
+
     store = RedisStateStore.from_settings(settings)
-    processor = BatchProcessor(store, scorer, settings)
-    worker = StreamWorker(settings, processor, web_enabled=True)
+    processor = BatchProcessor(
+        store,
+        holder.scorer,
+        settings,
+        models=holder,
+        metrics=metrics,
+        readiness=readiness,
+    )
+    # Faust's own web views stay off: stream_app.ops.http serves settings.web_port.
+    worker = StreamWorker(settings, processor, metrics=metrics, readiness=readiness)
+
+    @worker.app.task
+    async def operate() -> None:
+        # Starts once the Faust app is up; cancelled on stop, so finally runs.
+        runner = await start_http_server(settings, metrics, readiness)
+        try:
+            await watch_artifacts(
+                holder, artifact, metrics=metrics, readiness=readiness
+            )
+        finally:
+            await stop_http_server(runner)
+
     # faust.Worker installs the SIGTERM/SIGINT handlers: the agent is cancelled
     # mid-batch at worst, and an unfinished batch is never committed.
     faust.Worker(

@@ -19,6 +19,8 @@ from typing import Protocol, TypeVar
 
 from stream_app.errors import EventError, StateError
 from stream_app.model.types import BasketQuery, Recommendation
+from stream_app.ops.metrics import Metrics
+from stream_app.ops.readiness import Readiness
 from stream_app.settings import Settings
 from stream_app.state.base import ApplyStatus, EventState, StateStore
 from stream_app.streaming.backoff import Backoff
@@ -49,6 +51,15 @@ class BatchScorer(Protocol):
         self, queries: Sequence[BasketQuery], top_n: int, explain: bool = False
     ) -> list[Recommendation]:
         """Score a batch of queries in one vectorized call."""
+        ...
+
+
+class ScorerSource(Protocol):
+    """Where each batch takes its model: :class:`stream_app.ops.reload.ModelHolder`."""
+
+    @property
+    def scorer(self) -> BatchScorer:
+        """The model to use for one whole batch."""
         ...
 
 
@@ -88,6 +99,10 @@ class BatchProcessor:
         settings: Topics, limits, top-N and output options.
         backoff: Waits between retries of a retriable state failure.
         clock: Unix seconds, for ``generated_at`` and timestamp checks.
+        models: Live-reloaded model; when given, each batch takes
+            ``models.scorer`` once instead of using ``scorer``.
+        metrics: Prometheus metrics to update.
+        readiness: Told whether the state store answers.
     """
 
     def __init__(
@@ -98,9 +113,15 @@ class BatchProcessor:
         *,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
+        models: ScorerSource | None = None,
+        metrics: Metrics | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.store = store
         self.scorer = scorer
+        self._models = models
+        self._metrics = metrics or Metrics()
+        self._readiness = readiness
         self.stats = ProcessorStats()
         self._settings = settings
         self._limits = Limits.from_settings(settings)
@@ -123,6 +144,7 @@ class BatchProcessor:
         """
         self.stats.batches += 1
         self.stats.events += len(messages)
+        self._metrics.consumed(len(messages))
         now = self._clock()
         outbound: list[Outbound] = []
         events: list[BasketEvent] = []
@@ -140,10 +162,17 @@ class BatchProcessor:
             started = time.perf_counter()
             states = await self._apply_with_retry(events)
             applied = time.perf_counter()
-            recommendations = self._score(events, states)
+            # One read per batch: a reload swapping the model can never mix two
+            # versions within a batch, and model_version names the real scorer.
+            scorer = self._models.scorer if self._models is not None else self.scorer
+            recommendations = self._score(scorer, events, states)
             self.stats.state_seconds += applied - started
             self.stats.score_seconds += time.perf_counter() - applied
-            outbound.extend(self._outputs(events, recommendations, now))
+            outbound.extend(self._outputs(scorer, events, recommendations, now))
+            self._metrics.processed(len(events))
+            self._metrics.unknown_codes(
+                sum(len(r.unknown_codes) for r in recommendations)
+            )
         except asyncio.CancelledError:
             raise
         except StateError as exc:
@@ -165,6 +194,7 @@ class BatchProcessor:
                 self.stats.applied += 1
             elif state.status is ApplyStatus.DUPLICATE:
                 self.stats.duplicates += 1
+                self._metrics.duplicates(1)
             else:
                 self.stats.late += 1
         return states
@@ -173,12 +203,16 @@ class BatchProcessor:
         attempt = 0
         while True:
             try:
-                return await call()
+                result = await call()
             except StateError as exc:
+                self._metrics.redis_error()
+                if self._readiness is not None:
+                    self._readiness.set_redis(False)
                 if not exc.retriable:
                     raise
                 delay_s = self._backoff.delay_s(attempt)
                 self.stats.state_retries += 1
+                self._metrics.redis_retry()
                 logger.warning(
                     "%s failed, retrying the same batch attempt=%d delay_s=%.3f "
                     "error=%s",
@@ -189,9 +223,13 @@ class BatchProcessor:
                 )
                 await asyncio.sleep(delay_s)
                 attempt += 1
+            else:
+                if self._readiness is not None:
+                    self._readiness.set_redis(True)
+                return result
 
     def _score(
-        self, events: list[BasketEvent], states: list[EventState]
+        self, scorer: BatchScorer, events: list[BasketEvent], states: list[EventState]
     ) -> list[Recommendation]:
         queries = [
             BasketQuery(
@@ -203,7 +241,7 @@ class BatchProcessor:
             )
             for event, state in zip(events, states, strict=True)
         ]
-        recommendations = self.scorer.recommend(
+        recommendations = scorer.recommend(
             queries, self._settings.top_n, explain=self._settings.output_contributions
         )
         if len(recommendations) != len(queries):
@@ -214,12 +252,13 @@ class BatchProcessor:
 
     def _outputs(
         self,
+        scorer: BatchScorer,
         events: list[BasketEvent],
         recommendations: list[Recommendation],
         now: float,
     ) -> list[Outbound]:
         topic = self._settings.output_topic
-        version = self.scorer.version
+        version = scorer.version
         contributions = self._settings.output_contributions
         outputs = []
         for event, recommendation in zip(events, recommendations, strict=True):
@@ -239,6 +278,7 @@ class BatchProcessor:
         self, message: SourceMessage, reason: str, detail: str
     ) -> Outbound:
         self.stats.dead_letters[reason] += 1
+        self._metrics.dead_lettered(reason)
         logger.error(
             "event dead-lettered reason=%s topic=%s partition=%d offset=%d detail=%s",
             reason,

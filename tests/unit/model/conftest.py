@@ -4,37 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from stream_app.data import clean_transactions
-
-
-def lines(
-    rows: list[tuple[str, str, str, int, str, float, str | None]],
-) -> pd.DataFrame:
-    """Build a raw canonical frame from (invoice, code, description, qty, date, price, customer)."""
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "invoice",
-            "stock_code",
-            "description",
-            "quantity",
-            "invoice_date",
-            "price",
-            "customer_id",
-        ],
-    )
-    frame["country"] = "United Kingdom"
-    frame["invoice_date"] = pd.to_datetime(frame["invoice_date"])
-    for column in ("invoice", "stock_code", "description", "customer_id", "country"):
-        frame[column] = frame[column].astype("string")
-    return frame
+from shop import clean_lines
 
 
 @pytest.fixture
 def shop() -> pd.DataFrame:
     """Six baskets over items 20001-20005 (A-E below): A and B always together."""
-    raw = lines(
+    return clean_lines(
         [
             ("1", "20001", "RED HEART MUG", 1, "2011-01-01 10:00", 2.0, "c1"),
             ("1", "20002", "RED HEART PLATE", 2, "2011-01-01 10:00", 4.0, "c1"),
@@ -50,5 +26,3 @@ def shop() -> pd.DataFrame:
             ("6", "20005", "PAPER CHAIN KIT", 1, "2011-01-06 10:00", 3.0, "c3"),
         ]
     )
-    clean, _ = clean_transactions(raw)
-    return clean

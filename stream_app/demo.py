@@ -27,6 +27,8 @@ WORKER_START_TIMEOUT_S = 120.0
 #: Seconds between two lines of the live summary.
 SUMMARY_INTERVAL_S = 2.0
 EXAMPLES_SHOWN = 3
+#: Examples are taken from the 3rd line of a basket on, when the basket says something.
+EXAMPLE_MIN_LINE = 3
 
 
 def say(message: str) -> None:
@@ -247,7 +249,7 @@ async def _watch_output(settings: Settings, watch: OutputWatch, expected: int) -
                     watch.last_at = now
                     watch.count += 1
                     watch.event_ids.add(document["event_id"])
-                    if document.get("customer_id") and len(watch.examples) < 50:
+                    if document.get("customer_id") and len(watch.examples) < 500:
                         watch.examples.append(document)
     finally:
         await consumer.stop()
@@ -291,9 +293,16 @@ def _summarise(events: list[Any], watch: OutputWatch) -> int:
         rate = watch.count / seconds
         print(f"throughput while streaming: {rate:,.0f} recommendations/s")
     print()
-    # Show checkouts' neighbours: mid-basket events of known customers read best.
-    picks = [d for d in watch.examples if not str(d["event_id"]).endswith(":checkout")]
-    for document in picks[:EXAMPLES_SHOWN]:
+    # Mid-basket answers of different known customers read best.
+    shown: set[str] = set()
+    for document in watch.examples:
+        customer = str(document["customer_id"])
+        line = str(document["event_id"]).rpartition(":")[2]
+        if customer in shown or not line.isdigit() or int(line) < EXAMPLE_MIN_LINE:
+            continue
+        shown.add(customer)
         print(render(document, rate=0.0))
         print()
+        if len(shown) == EXAMPLES_SHOWN:
+            break
     return 0 if missing == 0 else 1

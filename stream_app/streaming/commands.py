@@ -79,9 +79,14 @@ def run_worker(args: argparse.Namespace) -> int:
             await stop_http_server(runner)
 
     # faust.Worker installs the SIGTERM/SIGINT handlers: the agent is cancelled
-    # mid-batch at worst, and an unfinished batch is never committed.
+    # mid-batch at worst, and an unfinished batch is never committed. Logging
+    # stays as the CLI configured it (text or JSON lines, see logs.py).
     faust.Worker(
-        worker.app, loglevel=settings.log_level, redirect_stdouts=False
+        worker.app,
+        loglevel=settings.log_level,
+        redirect_stdouts=False,
+        override_logging=False,
+        quiet=True,
     ).execute_from_commandline()
     return 0  # pragma: no cover - execute_from_commandline exits the process
 

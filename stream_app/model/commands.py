@@ -144,13 +144,8 @@ def format_table(recommendation: Recommendation, *, explain: bool) -> str:
 
 def _customer_history(folder: Path, customer: str) -> CustomerHistory:
     table = load_history(folder)
-    lo, hi = (
-        np.searchsorted(table.customer_ids, [customer, customer], side="left"),
-        None,
-    )
-    start = int(lo[0])
+    start = int(np.searchsorted(table.customer_ids, customer, side="left"))
     stop = int(np.searchsorted(table.customer_ids, customer, side="right"))
-    del hi
     return CustomerHistory(
         codes=table.codes[start:stop],
         orders=table.orders[start:stop],

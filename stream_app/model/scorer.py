@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from stream_app.model.artifact import ROW_BLOCK, ModelTables, load_artifact
-from stream_app.model.features import EncodedBatch, dense_factors, encode_queries
+from stream_app.model.features import (
+    EncodedBatch,
+    dense_factors,
+    encode_queries,
+    factors_at,
+)
 from stream_app.model.types import (
     FACTORS,
     BasketQuery,
@@ -225,11 +230,7 @@ class Scorer:
         return logits
 
     def _contributions(self, batch: EncodedBatch, top: np.ndarray) -> np.ndarray:
-        # One dense factor at a time, keeping only the chosen items' values.
-        safe_top = np.maximum(top, 0)
-        picked = np.zeros((*top.shape, len(FACTORS)), dtype=np.float32)
-        for k, dense in enumerate(dense_factors(self.tables, batch)):
-            picked[..., k] = self.weights[k] * np.take_along_axis(
-                dense, safe_top, axis=1
-            )
-        return picked
+        # Factor values at the chosen cells only, times their weights.
+        rows = np.repeat(np.arange(top.shape[0]), top.shape[1])
+        values = factors_at(self.tables, batch, rows, np.maximum(top, 0).ravel())
+        return (values * self.weights).reshape(*top.shape, len(FACTORS))

@@ -218,3 +218,27 @@ def test_unknown_customer_and_empty_basket_fall_back_to_popularity(tables) -> No
     )
     assert len(result.items) == 5
     assert result.items[0].probability > 0
+
+
+def test_explanations_equal_the_dense_factors_times_weights(tables, shop) -> None:  # type: ignore[no-untyped-def]
+    histories = histories_by_customer(history_table(shop))
+    queries = [
+        BasketQuery(
+            basket_codes=["20003"],
+            history=histories["c1"],
+            now=1.3e9,
+            discounts={"20005": 20.0},
+        ),
+        BasketQuery(basket_codes=[], history=histories["c3"], now=1.3e9, budget=2.5),
+        BasketQuery(basket_codes=["20004", "20001"]),
+    ]
+    scorer = Scorer(
+        tables, weights=np.linspace(0.2, 1.5, len(FACTORS)).astype(np.float32)
+    )
+    factors, _ = scorer.factor_tensor(encode_queries(tables, queries))
+    codes = tables.catalogue.codes.tolist()
+    for b, result in enumerate(scorer.recommend(queries, top_n=3, explain=True)):
+        for item in result.items:
+            expected = factors[b, codes.index(item.stock_code)] * scorer.weights
+            got = np.array([item.contributions[name] for name in FACTORS])
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

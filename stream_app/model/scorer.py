@@ -111,24 +111,32 @@ class Scorer:
         top, probability = self.rank(batch, top_n)
         contributions = self._contributions(batch, top) if explain else None
 
+        # Plain Python values in one conversion per array: indexing numpy scalars
+        # item by item costs more than the scoring itself at batch sizes.
         catalogue = self.tables.catalogue
-        codes, descriptions = catalogue.codes[top], catalogue.descriptions[top]
-        prices = catalogue.prices[top]
+        chosen = top >= 0
+        safe = np.where(chosen, top, 0)
+        codes = catalogue.codes[safe].tolist()
+        descriptions = catalogue.descriptions[safe].tolist()
+        prices = catalogue.prices[safe].tolist()
+        probabilities = probability.tolist()
+        counts = chosen.sum(axis=1).tolist()
+        explained = None if contributions is None else contributions.tolist()
+
         results = []
-        for b in range(batch.n_queries):
+        for b, count in enumerate(counts):
             items = tuple(
                 RecommendedItem(
                     rank=r + 1,
-                    stock_code=str(codes[b, r]),
-                    description=str(descriptions[b, r]),
-                    price=float(prices[b, r]),
-                    probability=float(probability[b, r]),
+                    stock_code=codes[b][r],
+                    description=descriptions[b][r],
+                    price=prices[b][r],
+                    probability=probabilities[b][r],
                     contributions=None
-                    if contributions is None
-                    else dict(zip(FACTORS, contributions[b, r].tolist(), strict=True)),
+                    if explained is None
+                    else dict(zip(FACTORS, explained[b][r], strict=True)),
                 )
-                for r in range(top.shape[1])
-                if top[b, r] >= 0
+                for r in range(count)
             )
             results.append(Recommendation(items=items, unknown_codes=batch.unknown[b]))
         return results

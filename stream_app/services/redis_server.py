@@ -45,11 +45,15 @@ def redis_command(
         endpoint.host,
         "--port",
         str(endpoint.port),
-        # State is rebuilt by the worker; snapshots would only slow restarts.
+        # Redis holds the system of record (baskets, history, seen event ids):
+        # the append-only file brings all of it back after a restart, losing at
+        # most one second of writes on a crash (fsync every second).
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes",
+        "--appendfsync",
+        "everysec",
         "--daemonize",
         "no",
         "--dir",

@@ -30,6 +30,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 
 from stream_app.ops.metrics import Metrics
 from stream_app.ops.readiness import Readiness
@@ -208,7 +209,9 @@ class StreamWorker:
                 await asyncio.gather(*pending)
                 self.readiness.set_kafka(True)
                 return
-            except KafkaError as exc:
+            except (KafkaError, ProducerSendError) as exc:
+                # Faust wraps delivery failures in ProducerSendError; both mean
+                # "not delivered", so the whole list is sent again (never dropped).
                 self.readiness.set_kafka(False)
                 delay_s = self._publish_backoff.delay_s(attempt)
                 logger.warning(

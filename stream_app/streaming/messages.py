@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -16,6 +17,13 @@ DLQ_DETAIL = "dlq.detail"
 DLQ_TOPIC = "dlq.source_topic"
 DLQ_PARTITION = "dlq.source_partition"
 DLQ_OFFSET = "dlq.source_offset"
+DLQ_ORIGINAL_BYTES = "dlq.original_bytes"
+DLQ_ORIGINAL_SHA256 = "dlq.original_sha256"
+#: Largest original payload copied into a dead letter, in bytes: well under
+#: Kafka's default 1 MiB record limit once headers are added.
+DLQ_MAX_VALUE_BYTES = 256 * 1024
+#: Longest reason detail carried in a header, in characters.
+MAX_DETAIL_CHARS = 1000
 
 #: Digits kept of probabilities and contributions in published messages.
 PROBABILITY_DIGITS = 6
@@ -130,10 +138,31 @@ def dead_letter_headers(
     """Return the headers saying why and from where a message was dead-lettered."""
     return (
         (DLQ_REASON, reason.encode()),
-        (DLQ_DETAIL, detail.encode("utf-8", "replace")),
+        (DLQ_DETAIL, detail[:MAX_DETAIL_CHARS].encode("utf-8", "replace")),
         (DLQ_TOPIC, topic.encode()),
         (DLQ_PARTITION, str(partition).encode()),
         (DLQ_OFFSET, str(offset).encode()),
+    )
+
+
+def dead_letter_value(
+    value: bytes | None,
+) -> tuple[bytes | None, tuple[tuple[str, bytes], ...]]:
+    """Cap a rejected message's bytes so its dead letter always fits in Kafka.
+
+    A message near the broker's size limit would not fit again once headers are
+    added, and a dead letter that cannot be sent would stall the partition. The
+    first DLQ_MAX_VALUE_BYTES are kept; headers give the original size and its
+    sha256 so the full message can still be found in the source topic.
+
+    Returns:
+        The bytes to publish and extra headers (empty when nothing was cut).
+    """
+    if value is None or len(value) <= DLQ_MAX_VALUE_BYTES:
+        return value, ()
+    return value[:DLQ_MAX_VALUE_BYTES], (
+        (DLQ_ORIGINAL_BYTES, str(len(value)).encode()),
+        (DLQ_ORIGINAL_SHA256, hashlib.sha256(value).hexdigest().encode()),
     )
 
 

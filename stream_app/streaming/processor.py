@@ -28,6 +28,7 @@ from stream_app.streaming.events import BasketEvent
 from stream_app.streaming.messages import (
     Outbound,
     dead_letter_headers,
+    dead_letter_value,
     encode_document,
     partition_key,
     recommendation_document,
@@ -290,4 +291,5 @@ class BatchProcessor:
         headers = dead_letter_headers(
             reason, detail, message.topic, message.partition, message.offset
         )
-        return Outbound(self._settings.dlq_topic, message.key, message.value, headers)
+        value, cut = dead_letter_value(message.value)
+        return Outbound(self._settings.dlq_topic, message.key, value, headers + cut)

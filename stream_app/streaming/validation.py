@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,11 @@ MAX_QUANTITY = 100_000
 MAX_UNIT_PRICE = 100_000.0
 #: Longest id (event, customer, basket) and stock code accepted, in characters.
 MAX_ID_CHARS = 128
+#: Customer and basket ids become part of Redis keys and hash tags, so braces and
+#: the ':' separator are refused: they could make two shoppers' keys collide.
+_SHOPPER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+#: Event ids live after the shopper's tag; ':' is allowed ('<invoice>:<line>').
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
 MAX_CODE_CHARS = 32
 #: Discounts are percentages.
 MAX_DISCOUNT_PERCENT = 100.0
@@ -110,7 +116,7 @@ def _event_from_document(
 
     customer_id = document.get("customer_id")
     if customer_id is not None:
-        customer_id = _identifier(customer_id, "customer_id")
+        customer_id = _identifier(customer_id, "customer_id", _SHOPPER_ID)
     timestamp = _number(_required(document, "timestamp", object), "timestamp")
     if not EARLIEST_TIMESTAMP <= timestamp <= now + limits.max_future_skew_s:
         _fail("bad_timestamp", f"{timestamp!r} is before 2000 or in the future")
@@ -119,9 +125,13 @@ def _event_from_document(
     if not items and event_type is not EventType.CHECKOUT:
         _fail("no_items", f"{event_type.value} needs at least one item")
     return BasketEvent(
-        event_id=_identifier(_required(document, "event_id", str), "event_id"),
+        event_id=_identifier(
+            _required(document, "event_id", str), "event_id", _EVENT_ID
+        ),
         customer_id=customer_id,
-        basket_id=_identifier(_required(document, "basket_id", str), "basket_id"),
+        basket_id=_identifier(
+            _required(document, "basket_id", str), "basket_id", _SHOPPER_ID
+        ),
         event_type=event_type,
         items=items,
         timestamp=timestamp,
@@ -180,11 +190,14 @@ def _required(document: Mapping[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def _identifier(value: Any, name: str) -> str:
+def _identifier(value: Any, name: str, pattern: re.Pattern[str]) -> str:
     if not isinstance(value, str):
         _fail("wrong_type", f"{name} must be str, got {_kind(value)}")
-    if not value or len(value) > MAX_ID_CHARS or not value.isprintable():
-        _fail("bad_id", f"{name} must be 1-{MAX_ID_CHARS} printable characters")
+    if len(value) > MAX_ID_CHARS or not pattern.fullmatch(value):
+        _fail(
+            "bad_id",
+            f"{name} must be 1-{MAX_ID_CHARS} characters of {pattern.pattern}",
+        )
     return value
 
 

@@ -168,7 +168,7 @@ def test_new_cluster_id_is_16_bytes_of_urlsafe_base64() -> None:
         assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
 
 
-def test_redis_command_is_memory_only_foreground_on_loopback() -> None:
+def test_redis_command_persists_to_aof_foreground_on_loopback() -> None:
     command = redis_command(
         "/usr/bin/redis-server", Endpoint("127.0.0.1", 6390), Path("/srv/redis")
     )
@@ -182,7 +182,9 @@ def test_redis_command_is_memory_only_foreground_on_loopback() -> None:
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes",
+        "--appendfsync",
+        "everysec",
         "--daemonize",
         "no",
         "--dir",

@@ -23,7 +23,7 @@ items = st.builds(
 )
 events = st.builds(
     BasketEvent,
-    event_id=st.text(alphabet="abc:0123456789", min_size=1, max_size=20),
+    event_id=st.from_regex(r"[a-c0-9][a-c0-9:]{0,19}", fullmatch=True),
     customer_id=st.none() | st.text(alphabet="0123456789", min_size=1, max_size=6),
     basket_id=st.text(alphabet="0123456789", min_size=1, max_size=6),
     event_type=st.just(EventType.ITEM_ADDED),
@@ -64,3 +64,23 @@ def test_schema_rejects_what_validator_rejects() -> None:
 def test_partition_key_is_customer_else_basket() -> None:
     assert partition_key("17850", "536365") == b"17850"
     assert partition_key(None, "536365") == b"536365"
+
+
+def test_dead_letter_of_a_huge_message_is_capped_and_traceable() -> None:
+    import hashlib
+
+    from stream_app.streaming.messages import (
+        DLQ_MAX_VALUE_BYTES,
+        DLQ_ORIGINAL_BYTES,
+        DLQ_ORIGINAL_SHA256,
+        dead_letter_value,
+    )
+
+    huge = b"x" * 1_048_400
+    value, headers = dead_letter_value(huge)
+    assert value == huge[:DLQ_MAX_VALUE_BYTES]
+    assert dict(headers) == {
+        DLQ_ORIGINAL_BYTES: b"1048400",
+        DLQ_ORIGINAL_SHA256: hashlib.sha256(huge).hexdigest().encode(),
+    }
+    assert dead_letter_value(b"small") == (b"small", ())

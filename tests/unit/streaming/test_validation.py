@@ -151,3 +151,22 @@ def test_validation_cost_per_event_is_small() -> None:
     # ~20 us on the development machine; the bound only catches a regression
     # by an order of magnitude (e.g. a schema library on the hot path).
     assert per_event_s < 500e-6
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("customer_id", "a}:closed:"),
+        ("customer_id", "{c:17850}"),
+        ("basket_id", "}:basket:z"),
+        ("basket_id", "536365:1"),
+        ("event_id", "x{y}"),
+        ("event_id", ":leading"),
+    ],
+)
+def test_ids_that_could_collide_in_redis_keys_are_rejected(
+    field: str, value: str
+) -> None:
+    with pytest.raises(EventError) as error:
+        parse_event(json.dumps(document(**{field: value})).encode(), DEFAULT_LIMITS)
+    assert error.value.reason == "bad_id"

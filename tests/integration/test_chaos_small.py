@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from chaos_harness import ChaosPlan, ChaosReport, run_chaos
 
 from stream_app.settings import Settings

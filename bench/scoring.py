@@ -13,19 +13,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from naive_scorer import NaiveScorer  # noqa: E402
+from naive_scorer import NaiveScorer
 
-from stream_app.data import clean_transactions, read_transactions  # noqa: E402
-from stream_app.model.features import encode_queries  # noqa: E402
-from stream_app.model.scorer import Scorer  # noqa: E402
-from stream_app.model.training import next_basket_examples  # noqa: E402
-from stream_app.settings import get_settings  # noqa: E402
+from stream_app.data import clean_transactions, read_transactions
+from stream_app.model.features import encode_queries
+from stream_app.model.scorer import Scorer
+from stream_app.model.training import next_basket_examples
+from stream_app.model.types import BasketQuery
+from stream_app.settings import get_settings
 
 BATCH_SIZE = 1000
 TOP_N = 10
@@ -35,20 +37,34 @@ def say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def measure_training(data: Path) -> dict[str, float]:
+def measure_training(data: Path) -> dict[str, Any]:
     """Train in a child process; wall time and its peak RSS."""
     out = Path(tempfile.mkdtemp(prefix="bench-train-"))
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "stream_app.cli", "train", "--data", str(data), "--out", str(out)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "stream_app.cli",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
     )
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"train_seconds": seconds, "train_peak_rss_mb": peak_kib / 1024, "artifact": str(out / "current")}
+    return {
+        "train_seconds": seconds,
+        "train_peak_rss_mb": peak_kib / 1024,
+        "artifact": str(out / "current"),
+    }
 
 
-def real_queries(data: Path, artifact: Path) -> list:  # type: ignore[type-arg]
+def real_queries(data: Path, artifact: Path | None = None) -> list[BasketQuery]:
     """Basket-completion queries of the last four weeks, with real histories."""
     clean, _ = clean_transactions(read_transactions(data))
     end = clean["invoice_date"].max().normalize() + pd.Timedelta(days=1)
@@ -57,7 +73,7 @@ def real_queries(data: Path, artifact: Path) -> list:  # type: ignore[type-arg]
     return [e.query for e in examples]
 
 
-def time_single(scorer: Scorer, queries: list, repeat: int) -> np.ndarray:  # type: ignore[type-arg]
+def time_single(scorer: Scorer, queries: list[BasketQuery], repeat: int) -> np.ndarray:
     seconds = []
     for query in queries[:repeat]:
         started = time.perf_counter()
@@ -66,7 +82,7 @@ def time_single(scorer: Scorer, queries: list, repeat: int) -> np.ndarray:  # ty
     return np.array(seconds)
 
 
-def time_batches(scorer: Scorer, queries: list, rounds: int) -> np.ndarray:  # type: ignore[type-arg]
+def time_batches(scorer: Scorer, queries: list[BasketQuery], rounds: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     seconds = []
     for _ in range(rounds):
@@ -81,24 +97,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(get_settings().data_path))
     parser.add_argument("--out", default="reports/bench")
-    parser.add_argument("--single", type=int, default=2000, help="single-basket timings")
+    parser.add_argument(
+        "--single", type=int, default=2000, help="single-basket timings"
+    )
     parser.add_argument("--rounds", type=int, default=30, help="batches of 1,000 timed")
-    parser.add_argument("--naive", type=int, default=40, help="baskets timed for the loop baseline")
+    parser.add_argument(
+        "--naive", type=int, default=40, help="baskets timed for the loop baseline"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     say("training on the full data set in a child process")
-    results: dict[str, object] = measure_training(Path(args.data))
-    say(f"trained in {results['train_seconds']:.1f} s, peak RSS {results['train_peak_rss_mb']:.0f} MB")
+    results: dict[str, Any] = measure_training(Path(args.data))
+    train_line = (
+        f"training: {results['train_seconds']:.1f} s, "
+        f"peak RSS {results['train_peak_rss_mb']:.0f} MB"
+    )
+    say(train_line)
 
     scorer = Scorer.load(Path(str(results["artifact"])))
     queries = real_queries(Path(args.data), Path(str(results["artifact"])))
-    say(f"{len(queries)} real basket-completion queries, catalogue of {scorer.n_items} items")
+    say(f"{len(queries)} real basket-completion queries, {scorer.n_items} items")
     time_single(scorer, queries, 50)  # warm caches
 
     say(f"timing {args.single} single-basket calls")
-    single = time_single(scorer, queries * (1 + args.single // len(queries)), args.single)
+    single = time_single(
+        scorer, queries * (1 + args.single // len(queries)), args.single
+    )
     say(f"timing {args.rounds} batches of {BATCH_SIZE}")
     batches = time_batches(scorer, queries, args.rounds)
 
@@ -123,25 +149,39 @@ def main() -> int:
         "batch1000_per_basket_us": float(np.median(batches) * 1e6 / BATCH_SIZE),
         "naive_single_median_us": float(np.median(naive_arr) * 1e6),
         "speedup_single_vs_naive": float(np.median(naive_arr) / np.median(single)),
-        "speedup_batch_vs_naive": float(np.median(naive_arr) * BATCH_SIZE / np.median(batches)),
+        "speedup_batch_vs_naive": float(
+            np.median(naive_arr) * BATCH_SIZE / np.median(batches)
+        ),
         "naive_top_n_agreement": f"{agree}/{args.naive}",
     }
     (out / "scoring.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(single, batches, naive_arr, out / "scoring_latency.png")
 
     print()
-    print(f"training: {results['train_seconds']:.1f} s, peak RSS {results['train_peak_rss_mb']:.0f} MB")
-    print(f"single basket: median {results['single_median_us']:.0f} us, p99 {results['single_p99_us']:.0f} us (target < 100 us median)")
-    print(f"batch of 1,000: median {results['batch1000_median_ms']:.1f} ms (target < 30 ms)")
-    print(f"per-basket Python loop: median {results['naive_single_median_us'] / 1e3:.1f} ms; "
-          f"vectorized is {results['speedup_single_vs_naive']:.0f}x faster single, "
-          f"{results['speedup_batch_vs_naive']:.0f}x per basket in batches (target >= 5x)")
+    print(train_line)
+    print(
+        f"single basket: median {results['single_median_us']:.0f} us, "
+        f"p99 {results['single_p99_us']:.0f} us (target < 100 us median)"
+    )
+    print(
+        f"batch of 1,000: median {results['batch1000_median_ms']:.1f} ms "
+        "(target < 30 ms)"
+    )
+    print(
+        f"per-basket Python loop: median "
+        f"{results['naive_single_median_us'] / 1e3:.1f} ms; vectorized is "
+        f"{results['speedup_single_vs_naive']:.0f}x faster single, "
+        f"{results['speedup_batch_vs_naive']:.0f}x per basket in batches "
+        "(target >= 5x)"
+    )
     print(f"top-{TOP_N} identical to the loop on {agree}/{args.naive} baskets")
     print(f"written: {out / 'scoring.json'}, {out / 'scoring_latency.png'}")
     return 0
 
 
-def plot(single: np.ndarray, batches: np.ndarray, naive: np.ndarray, path: Path) -> None:
+def plot(
+    single: np.ndarray, batches: np.ndarray, naive: np.ndarray, path: Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,11 +190,15 @@ def plot(single: np.ndarray, batches: np.ndarray, naive: np.ndarray, path: Path)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     axes[0].hist(single * 1e6, bins=60, color="#3b75af")
     axes[0].axvline(100, color="red", linestyle="--", label="target 100 us")
-    axes[0].set(title="one basket, full catalogue", xlabel="microseconds", ylabel="calls")
+    axes[0].set(
+        title="one basket, full catalogue", xlabel="microseconds", ylabel="calls"
+    )
     axes[0].legend()
     per_basket = [single * 1e6, batches * 1e6 / BATCH_SIZE, naive * 1e6]
     axes[1].boxplot(per_basket, showfliers=False)
-    axes[1].set_xticks([1, 2, 3], ["single", "batch of 1,000\n(per basket)", "Python loop"])
+    axes[1].set_xticks(
+        [1, 2, 3], ["single", "batch of 1,000\n(per basket)", "Python loop"]
+    )
     axes[1].set_yscale("log")
     axes[1].set(title="time per basket", ylabel="microseconds (log)")
     figure.tight_layout()

@@ -50,6 +50,8 @@ class EvaluationTask:
         target_sizes: int64 (n,) items to predict, including ones the training
             data never sold.
         repeat: Binary CSR (n, n_items): target items the customer bought before.
+        times: float64 (n,) unix seconds at which the live system would answer
+            each query (see :func:`query_time`).
     """
 
     protocol: Protocol
@@ -58,6 +60,7 @@ class EvaluationTask:
     targets: sp.csr_matrix
     target_sizes: np.ndarray
     repeat: sp.csr_matrix
+    times: np.ndarray
 
     def __len__(self) -> int:
         return int(self.customers.shape[0])
@@ -74,6 +77,7 @@ def build_task(
     keep: list[int] = []
     revealed: list[list[str]] = []
     hidden: list[list[str]] = []
+    times: list[float] = []
     for row, target in enumerate(split.targets):
         if protocol is Protocol.NEXT_BASKET:
             shown, rest = list[str](), target
@@ -85,6 +89,7 @@ def build_task(
         keep.append(row)
         revealed.append(shown)
         hidden.append(rest)
+        times.append(query_time(split.target_times[row], len(shown)))
 
     history = [split.history[row] for row in keep]
     repeated = [
@@ -98,7 +103,26 @@ def build_task(
         targets=_item_matrix(data, hidden),
         target_sizes=np.array([len(rest) for rest in hidden], dtype=np.int64),
         repeat=_item_matrix(data, repeated),
+        times=np.array(times, dtype=np.float64),
     )
+
+
+def query_time(item_times: np.ndarray, n_revealed: int) -> float:
+    """Return when the live system answers a query on a target basket.
+
+    The worker scores each ``item_added`` event at the event's timestamp, so a
+    basket-completion query is asked when the line adding the last revealed item
+    arrives, and a next-basket query when the basket's first line arrives.
+
+    Args:
+        item_times: float64 (n_items,) unix seconds of the line that first added
+            each distinct target item, in file order.
+        n_revealed: Items revealed (0 under protocol A).
+
+    Returns:
+        Unix seconds.
+    """
+    return float(item_times[max(n_revealed, 1) - 1])
 
 
 def tie_priority(data: TrainingData) -> np.ndarray:
@@ -121,7 +145,9 @@ def rank_task(
     for start in range(0, len(task), BATCH_QUERIES):
         stop = start + BATCH_QUERIES
         scores = method.score(
-            list(task.customers[start:stop]), task.revealed[start:stop]
+            list(task.customers[start:stop]),
+            task.revealed[start:stop],
+            times=task.times[start:stop].tolist(),
         )
         ranked.append(rank_scores(scores, data, task.revealed[start:stop], priority, k))
     if not ranked:

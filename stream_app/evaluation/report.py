@@ -44,6 +44,12 @@ _DEFINITIONS = """\
 - **Protocol B (basket completion).** The first floor(n/2) (at least 1) of the
   target's n distinct items, in file order, are revealed and never candidates;
   the rest is predicted. Targets with fewer than 2 distinct items are skipped.
+- **Query time.** Each query is asked when the live system would answer it:
+  under protocol B when the line adding the last revealed item arrives, under
+  protocol A when the target basket's first line arrives. Only the product and
+  seed models use it (their recency factors); the baselines' scores do not
+  depend on it. `python bench/parity.py` replays the test period through the
+  streaming worker and checks that it publishes the same protocol-B lists.
 - **Recall@K** = hits in the top K / |T|, averaged over users. |T| counts every
   item to predict, including items never sold before the cutoff (no method can
   recommend those).

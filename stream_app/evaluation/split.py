@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stream_app.data.history import to_unix_seconds
 from stream_app.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,10 @@ class TemporalSplit:
         users: Evaluated customers, sorted, str array of shape (n_users,).
         target_invoices: Invoice of each user's target basket, str (n_users,).
         targets: Distinct stock codes of each target basket, in file order.
+        target_times: Unix seconds of the line that first put each target item in
+            its basket, float64 arrays aligned with ``targets``: when a live till
+            would have sent that item (see :func:`stream_app.streaming.replay.
+            invoice_events`).
         history: Distinct stock codes each user bought before the cutoff.
     """
 
@@ -37,6 +42,7 @@ class TemporalSplit:
     users: np.ndarray
     target_invoices: np.ndarray
     targets: list[list[str]]
+    target_times: list[np.ndarray]
     history: list[set[str]]
 
 
@@ -81,15 +87,23 @@ def temporal_split(
             f"no customer buys both before {cutoff:%Y-%m-%d} and before {end}"
         )
 
-    # The first basket after the cutoff; a stable sort keeps file order inside it.
-    after = after.sort_values(["invoice_date", "invoice"], kind="stable")
+    # The first basket after the cutoff: baskets ordered by their first line, then
+    # invoice number, as the replay sends them; a stable sort keeps file order
+    # inside each basket even when its lines span several minutes.
+    opened = after.groupby("invoice", sort=False)["invoice_date"].transform("min")
+    after = after.assign(opened=opened).sort_values(
+        ["opened", "invoice"], kind="stable"
+    )
     first_invoice = after.groupby("customer_id", sort=True)["invoice"].first()
     target_lines = after.loc[
         after["invoice"].to_numpy()
         == first_invoice.reindex(after["customer_id"]).to_numpy()
     ]
     target_lines = target_lines.drop_duplicates(["customer_id", "stock_code"])
-    targets = target_lines.groupby("customer_id", sort=True)["stock_code"].agg(list)
+    target_lines = target_lines.assign(ts=to_unix_seconds(target_lines["invoice_date"]))
+    by_user = target_lines.groupby("customer_id", sort=True)
+    targets = by_user["stock_code"].agg(list)
+    times = [ts.to_numpy(dtype=np.float64) for _, ts in by_user["ts"]]
 
     users = targets.index.astype(str).to_numpy()
     split = TemporalSplit(
@@ -99,6 +113,7 @@ def temporal_split(
         users=users,
         target_invoices=first_invoice.reindex(targets.index).astype(str).to_numpy(),
         targets=[[str(code) for code in codes] for codes in targets],
+        target_times=times,
         history=[{str(code) for code in history_sets[u]} for u in targets.index],
     )
     logger.info(

@@ -52,6 +52,8 @@ class ScoringParams:
         frequency_scale: Orders at which the half-life is midway between the two.
         max_pair_items: Newest basket items whose pairs fire two-item rules;
             bounds the pair count of very large baskets.
+        max_basket_items: Newest basket items that fire one-item rules and feed
+            the similarity factor; bounds the work per event of wholesale baskets.
         max_history_items: Most recent history items whose rules feed the
             history_rules factor; bounds the work for wholesale-sized histories.
         order_decay: Factor per later order in the order_recency factor.
@@ -61,6 +63,7 @@ class ScoringParams:
     long_half_life_days: float = 120.0
     frequency_scale: float = 3.0
     max_pair_items: int = 20
+    max_basket_items: int = 30
     max_history_items: int = 20
     order_decay: float = 0.5
 

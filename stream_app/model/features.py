@@ -117,11 +117,16 @@ def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> Encod
     row = np.repeat(np.arange(n_queries), sizes)
     unknown = _unknown_per_query(codes, item, sizes)
     basket_row, basket_item = _distinct_in_order(row[item >= 0], item[item >= 0])
+    # Rules and similarity read the newest items only: a wholesale basket of a
+    # thousand lines would otherwise re-fire every rule of every line per event.
+    recent_row, recent_item = _newest(
+        basket_row, basket_item, tables.params.max_basket_items
+    )
 
     history_row, history_item, history_values, log_typical = _encode_history(
         tables, queries
     )
-    rule_flat, rule_value = _fire_rules(tables, basket_row, basket_item)
+    rule_flat, rule_value = _fire_rules(tables, recent_row, recent_item)
     history_rule_flat, history_rule_value = _history_rules(
         tables,
         history_row,
@@ -130,7 +135,7 @@ def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> Encod
         n_queries,
     )
     similarity_flat, similarity_value = _basket_similarity(
-        tables, basket_row, basket_item, n_queries
+        tables, recent_row, recent_item, n_queries
     )
     discount_flat, discount_value = _encode_discounts(tables, queries)
     log_budget = _log_budgets(tables, queries, basket_row, basket_item, log_typical)
@@ -401,6 +406,18 @@ def _history_rules(
     return flat.astype(np.int64), (boost * share).astype(np.float32)
 
 
+def _newest(
+    row: np.ndarray, item: np.ndarray, limit: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the last ``limit`` entries of each row (entries grouped by row)."""
+    if row.size == 0:
+        return row, item
+    counts = np.bincount(row)
+    position = np.arange(row.size) - (np.cumsum(counts) - counts)[row]
+    newest = position >= counts[row] - limit
+    return row[newest], item[newest]
+
+
 def _basket_pairs(
     row: np.ndarray, item: np.ndarray, max_items: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -408,12 +425,8 @@ def _basket_pairs(
     if row.size < 2:
         nothing = np.zeros(0, dtype=np.int64)
         return nothing, nothing, nothing
+    row, item = _newest(row, item, max_items)
     counts = np.bincount(row)
-    starts = np.cumsum(counts) - counts
-    position = np.arange(row.size) - starts[row]
-    newest = position >= counts[row] - max_items
-    row, item = row[newest], item[newest]
-    counts = np.bincount(row, minlength=counts.size)
     starts = np.cumsum(counts) - counts
     position = np.arange(row.size) - starts[row]
 

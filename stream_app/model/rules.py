@@ -150,6 +150,35 @@ def mine_rules(
     return rules
 
 
+def strongest_per_antecedent(rules: RuleSet, limit: int) -> RuleSet:
+    """Keep each antecedent's ``limit`` rules with the highest boost.
+
+    Ties keep the lower consequent index, so the result is deterministic.
+    """
+    order = np.lexsort((rules.consequent, -rules.boost, rules.second, rules.first))
+    first, second = rules.first[order], rules.second[order]
+    new_group = np.ones(order.shape[0], dtype=bool)
+    new_group[1:] = (first[1:] != first[:-1]) | (second[1:] != second[:-1])
+    group_start = np.maximum.accumulate(
+        np.where(new_group, np.arange(order.shape[0]), 0)
+    )
+    keep = order[np.arange(order.shape[0]) - group_start < limit]
+    keep.sort()
+    return RuleSet(
+        *(
+            getattr(rules, name)[keep]
+            for name in (
+                "first",
+                "second",
+                "consequent",
+                "support",
+                "confidence",
+                "lift",
+            )
+        )
+    )
+
+
 def _rules_from_counts(
     *,
     first: np.ndarray,

@@ -16,7 +16,7 @@ from stream_app.data.history import customer_history, to_unix_seconds
 from stream_app.model.artifact import HistoryTable, ModelTables, ScoringParams
 from stream_app.model.catalogue import build_catalogue
 from stream_app.model.fitting import FitResult, fit_conditional_logit
-from stream_app.model.rules import basket_matrix, mine_rules
+from stream_app.model.rules import basket_matrix, mine_rules, strongest_per_antecedent
 from stream_app.model.sparse_rows import SparseRows
 from stream_app.model.text import description_neighbours
 from stream_app.model.types import FACTORS, BasketQuery, CustomerHistory
@@ -36,6 +36,8 @@ class TrainingParams:
         min_support: Minimum support of one-item-antecedent rules, share of baskets.
         min_pair_support: Minimum support of two-item-antecedent rules.
         min_confidence: Minimum rule confidence.
+        max_rules_per_antecedent: Strongest rules kept per antecedent (by boost):
+            bounds the entries one basket item fires at scoring time.
         neighbours: Description neighbours kept per item.
         validation_days: Days before the end whose baskets fit the weights.
         max_fit_examples: Cap on fitting examples (memory: each is n_items x 7 floats).
@@ -48,6 +50,7 @@ class TrainingParams:
     min_support: float = 0.001
     min_pair_support: float = 0.003
     min_confidence: float = 0.1
+    max_rules_per_antecedent: int = 50
     neighbours: int = 30
     validation_days: int = 28
     max_fit_examples: int = 3000
@@ -91,11 +94,14 @@ def build_tables(
     n_items = len(catalogue)
     if baskets.shape[1] < n_items:
         baskets.resize((baskets.shape[0], n_items))
-    rules = mine_rules(
-        baskets,
-        min_support=params.min_support,
-        min_confidence=params.min_confidence,
-        min_pair_support=params.min_pair_support,
+    rules = strongest_per_antecedent(
+        mine_rules(
+            baskets,
+            min_support=params.min_support,
+            min_confidence=params.min_confidence,
+            min_pair_support=params.min_pair_support,
+        ),
+        params.max_rules_per_antecedent,
     )
     single = rules.second < 0
 

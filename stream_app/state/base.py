@@ -53,6 +53,11 @@ class ApplyStatus(str, enum.Enum):
     LATE = "late"
 
 
+# TODO: return the basket in the order its items were first added (a per-basket
+# sequence kept by both backends): the scorer fires pair rules from a basket's
+# newest max_pair_items items, and a sorted basket makes them the alphabetically
+# last ones instead. Matters for baskets over 20 items (bench/parity.py: 20 of
+# 1,488 protocol-B top-10 lists change); the evaluation sorts to match until then.
 @dataclass(frozen=True)
 class EventState:
     """The state one event left behind: what scoring needs.

@@ -185,8 +185,18 @@ class StreamWorker:
         for event in events:
             tp = event.message.tp
             last_offset[tp] = max(last_offset.get(tp, -1), event.message.offset)
+        # A rebalance may have taken a partition away since the batch was read:
+        # only assigned partitions have a high-water mark, and a metric must
+        # never fail the batch it describes.
+        assigned = self.app.consumer.assignment()
         for tp, offset in last_offset.items():
-            highwater = self.app.consumer.highwater(tp)
+            if tp not in assigned:
+                continue
+            try:
+                highwater = self.app.consumer.highwater(tp)
+            except Exception as exc:  # see the comment above: never fail the batch
+                logger.debug("lag not recorded partition=%s error=%r", tp, exc)
+                continue
             if highwater is not None:
                 self.metrics.consumer_lag(tp.partition, max(highwater - offset - 1, 0))
 

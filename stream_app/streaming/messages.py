@@ -145,9 +145,7 @@ def dead_letter_headers(
     )
 
 
-def dead_letter_value(
-    value: bytes | None,
-) -> tuple[bytes | None, tuple[tuple[str, bytes], ...]]:
+def dead_letter_value(value: bytes) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
     """Cap a rejected message's bytes so its dead letter always fits in Kafka.
 
     A message near the broker's size limit would not fit again once headers are
@@ -158,7 +156,7 @@ def dead_letter_value(
     Returns:
         The bytes to publish and extra headers (empty when nothing was cut).
     """
-    if value is None or len(value) <= DLQ_MAX_VALUE_BYTES:
+    if len(value) <= DLQ_MAX_VALUE_BYTES:
         return value, ()
     return value[:DLQ_MAX_VALUE_BYTES], (
         (DLQ_ORIGINAL_BYTES, str(len(value)).encode()),

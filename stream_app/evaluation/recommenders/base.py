@@ -30,9 +30,9 @@ class Recommender(Protocol):
     """A next-item method: fit on training data once, then score query batches.
 
     Each query is a customer id (possibly unknown to the training data) and the
-    items already in the open basket (empty for next-basket prediction). The
-    evaluation itself removes the revealed items from the candidates, so a method
-    need not.
+    items already in the open basket (empty for next-basket prediction), asked at
+    a time on or after the cutoff. The evaluation itself removes the revealed
+    items from the candidates, so a method need not.
     """
 
     name: str
@@ -42,9 +42,20 @@ class Recommender(Protocol):
         ...
 
     def score(
-        self, customers: Sequence[str], revealed: Sequence[Sequence[str]]
+        self,
+        customers: Sequence[str],
+        revealed: Sequence[Sequence[str]],
+        times: Sequence[float] | None = None,
     ) -> ItemScores:
-        """Score every catalogue item for each (customer, open basket) query."""
+        """Score every catalogue item for each (customer, open basket) query.
+
+        Args:
+            customers: Customer id of each query.
+            revealed: Stock codes already in each open basket.
+            times: Unix seconds at which each query is asked, as the live system
+                would score it; ``None`` means the cutoff. Methods whose scores do
+                not depend on the time of the query ignore it.
+        """
         ...
 
     def describe(self) -> dict[str, object]:

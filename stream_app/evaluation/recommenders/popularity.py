@@ -24,9 +24,15 @@ class TopFreq:
         self._data = data
 
     def score(
-        self, customers: Sequence[str], revealed: Sequence[Sequence[str]]
+        self,
+        customers: Sequence[str],
+        revealed: Sequence[Sequence[str]],
+        times: Sequence[float] | None = None,
     ) -> ItemScores:
-        """Return the basket count of each item, the same row for every query."""
+        """Return the basket count of each item, the same row for every query.
+
+        ``times`` is ignored: the counts do not depend on when a query is asked.
+        """
         data = _fitted(self._data, self.name)
         row = data.item_baskets.astype(np.float32)
         scores = np.broadcast_to(row, (len(customers), data.n_items)).copy()
@@ -58,12 +64,15 @@ class PersonalTopFreq:
         self._personal = (data.customer_baskets() @ data.basket_items).tocsr()
 
     def score(
-        self, customers: Sequence[str], revealed: Sequence[Sequence[str]]
+        self,
+        customers: Sequence[str],
+        revealed: Sequence[Sequence[str]],
+        times: Sequence[float] | None = None,
     ) -> ItemScores:
         """Return personal basket counts plus a global share below one.
 
         Personal counts are whole numbers and the global part is in [0, 1), so
-        it only orders items with equal personal counts.
+        it only orders items with equal personal counts. ``times`` is ignored.
         """
         data = _fitted(self._data, self.name)
         assert self._personal is not None

@@ -37,8 +37,10 @@ class ProductModel:
     Calls ``train_model(lines, TrainingParams(), end=now, ...)`` from
     ``stream_app.model.training``, then scores each batch with
     ``Scorer.logits(encode_queries(tables, queries))``. The open basket is passed
-    as the query's basket and the customer's history before the cutoff as its
-    history.
+    as the query's basket, the customer's history before the cutoff as its
+    history and the query's time as its scoring time, which is what the
+    streaming worker gives the scorer for a customer's first basket after the
+    cutoff (``bench/parity.py`` checks it).
 
     Args:
         seed: ``True`` for the "seed model": every factor weight ``SEED_WEIGHT``
@@ -61,18 +63,46 @@ class ProductModel:
             ProductModelUnavailableError: ``stream_app.model`` lacks what the
                 adapter calls (not written yet, or its interface changed).
         """
+        self.use_trained(self.train(data), data)
+
+    def train(self, data: TrainingData) -> Any:
+        """Return the ``TrainedModel`` that :meth:`fit` scores with, unused yet.
+
+        Raises:
+            ProductModelUnavailableError: ``stream_app.model``'s interface differs.
+        """
         training = _import(TRAINING_MODULE)
-        scorer_module = _import(SCORER_MODULE)
-        features = _import(FEATURES_MODULE)
-        types = _import(TYPES_MODULE)
         try:
-            trained = training.train_model(
+            return training.train_model(
                 data.lines,
                 training.TrainingParams(),
                 data_checksum=EVALUATION_CHECKSUM,
                 end=data.now,
                 fit_weights=not self.seed,
             )
+        except (AttributeError, TypeError) as exc:
+            raise ProductModelUnavailableError(
+                f"stream_app.model's interface differs from the adapter's: {exc}"
+            ) from exc
+
+    def use_trained(self, trained: Any, data: TrainingData) -> None:
+        """Score with a model already trained on ``data`` (as :meth:`fit` trains it).
+
+        Lets one run evaluate offline the very model it also serves, e.g. from
+        an artifact written for the streaming worker.
+
+        Args:
+            trained: A ``TrainedModel`` from ``stream_app.model.training``.
+            data: The training data the model was trained on.
+
+        Raises:
+            ProductModelUnavailableError: ``stream_app.model``'s interface differs.
+        """
+        training = _import(TRAINING_MODULE)
+        scorer_module = _import(SCORER_MODULE)
+        features = _import(FEATURES_MODULE)
+        types = _import(TYPES_MODULE)
+        try:
             weights = self._weights(types.FACTORS) if self.seed else None
             self._scorer = scorer_module.Scorer(trained.tables, weights=weights)
             self._histories = training.histories_by_customer(trained.history)
@@ -86,18 +116,30 @@ class ProductModel:
         logger.info("product model fitted name=%s", self.name)
 
     def score(
-        self, customers: Sequence[str], revealed: Sequence[Sequence[str]]
+        self,
+        customers: Sequence[str],
+        revealed: Sequence[Sequence[str]],
+        times: Sequence[float] | None = None,
     ) -> ItemScores:
-        """Build one BasketQuery per customer and score the batch."""
+        """Build one BasketQuery per customer and score the batch.
+
+        Each query is scored as the streaming worker scores the event that
+        completes the revealed items: at its time (``times``, else the cutoff),
+        with the customer's history before the cutoff, and with the basket in
+        the order the state store returns it, sorted by stock code (order
+        matters to the pair rules of baskets over ``max_pair_items`` items).
+        """
         if self._scorer is None:
             raise RuntimeError(f"{self.name}: call fit() before score()")
+        if times is None:
+            times = [self._now_seconds] * len(customers)
         queries = [
             self._query_type(
-                basket_codes=list(basket),
+                basket_codes=sorted(basket),
                 history=self._histories.get(customer),
-                now=self._now_seconds,
+                now=float(now),
             )
-            for customer, basket in zip(customers, revealed, strict=True)
+            for customer, basket, now in zip(customers, revealed, times, strict=True)
         ]
         tables = self._scorer.tables
         logits = self._scorer.logits(self._encode(tables, queries))

@@ -74,9 +74,15 @@ class SAR:
         )
 
     def score(
-        self, customers: Sequence[str], revealed: Sequence[Sequence[str]]
+        self,
+        customers: Sequence[str],
+        revealed: Sequence[Sequence[str]],
+        times: Sequence[float] | None = None,
     ) -> ItemScores:
-        """Return affinity @ similarity, the open basket counted as bought now."""
+        """Return affinity @ similarity, the open basket counted as bought now.
+
+        ``times`` is ignored: affinities decay up to the cutoff, as fitted.
+        """
         if self._data is None or self._similarity is None or self._affinity is None:
             raise RuntimeError("SAR: call fit() before score()")
         data = self._data

@@ -69,9 +69,15 @@ class TifuKnn:
         self._pool_norms = _squared_norms(self._pool)
 
     def score(
-        self, customers: Sequence[str], revealed: Sequence[Sequence[str]]
+        self,
+        customers: Sequence[str],
+        revealed: Sequence[Sequence[str]],
+        times: Sequence[float] | None = None,
     ) -> ItemScores:
-        """Return the TIFU-KNN prediction vector of each query."""
+        """Return the TIFU-KNN prediction vector of each query.
+
+        ``times`` is ignored: TIFU-KNN decays by basket order, not by clock time.
+        """
         grid = self.score_grid(
             customers, revealed, [self.params.neighbours], [self.params.alpha]
         )

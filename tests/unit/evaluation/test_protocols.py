@@ -25,7 +25,7 @@ from stream_app.evaluation.recommenders.product import (
 )
 from stream_app.evaluation.split import temporal_split
 
-from .conftest import CUTOFF
+from .conftest import CUTOFF, lines
 
 
 def test_revealed_items_are_never_recommended(shop: pd.DataFrame) -> None:
@@ -131,3 +131,82 @@ def test_product_adapter_reports_a_missing_model(
     data = build_training_data(temporal_split(shop, CUTOFF).train, CUTOFF)
     with pytest.raises(ProductModelUnavailableError):
         ProductModel().fit(data)
+
+
+def _spanning_basket() -> pd.DataFrame:
+    """u1 buys A before the cutoff, then B, C, D, E one minute apart."""
+    return lines(
+        [
+            ("1", "A", "u1", "2011-05-01 09:00"),
+            ("2", "B", "u1", "2011-06-02 10:00"),
+            ("2", "C", "u1", "2011-06-02 10:01"),
+            ("2", "D", "u1", "2011-06-02 10:02"),
+            ("2", "E", "u1", "2011-06-02 10:03"),
+        ]
+    )
+
+
+def test_queries_are_asked_when_the_stream_would_answer_them() -> None:
+    split = temporal_split(_spanning_basket(), CUTOFF)
+    data = build_training_data(split.train, CUTOFF)
+    opened = pd.Timestamp("2011-06-02 10:00").timestamp()
+
+    next_basket = build_task(split, data, Protocol.NEXT_BASKET)
+    completion = build_task(split, data, Protocol.BASKET_COMPLETION)
+
+    # A: when the basket's first line arrives; B: when C, the second of the two
+    # revealed items, is added.
+    assert next_basket.times.tolist() == [opened]
+    assert completion.revealed == [["B", "C"]]
+    assert completion.times.tolist() == [opened + 60]
+
+
+class _TimeRecorder(TopFreq):
+    """TopFreq that records the times it is asked at."""
+
+    asked: list[float] | None = None
+
+    def score(
+        self,
+        customers: Sequence[str],
+        revealed: Sequence[Sequence[str]],
+        times: Sequence[float] | None = None,
+    ) -> Any:
+        self.asked = None if times is None else list(times)
+        return super().score(customers, revealed, times)
+
+
+def test_rank_task_passes_each_query_time_to_the_method() -> None:
+    split = temporal_split(_spanning_basket(), CUTOFF)
+    data = build_training_data(split.train, CUTOFF)
+    task = build_task(split, data, Protocol.BASKET_COMPLETION)
+    method = _TimeRecorder()
+    method.fit(data)
+
+    rank_task(method, data, task, k=2)
+
+    assert method.asked == task.times.tolist()
+
+
+def test_product_adapter_scores_at_query_time_with_the_stream_basket_order(
+    shop: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modules = _fake_model({})
+    asked: list[Any] = []
+
+    def encode_queries(tables: Any, queries: Sequence[Any]) -> Sequence[Any]:
+        asked.extend(queries)
+        return queries
+
+    modules[product.FEATURES_MODULE] = SimpleNamespace(encode_queries=encode_queries)
+    monkeypatch.setattr(product, "_import", lambda name: modules[name])
+    data = build_training_data(temporal_split(shop, CUTOFF).train, CUTOFF)
+    method = ProductModel()
+    method.fit(data)
+
+    method.score(["u1", "u2"], [["Z", "A"], []], times=[100.0, 200.0])
+    method.score(["u1"], [["B"]])
+
+    # The state store returns the basket sorted by code; no time means the cutoff.
+    assert [q.basket_codes for q in asked] == [["A", "Z"], [], ["B"]]
+    assert [q.now for q in asked] == [100.0, 200.0, data.now_seconds]

@@ -10,7 +10,7 @@ from stream_app.evaluation.interactions import build_training_data
 from stream_app.evaluation.protocols import Protocol, build_task
 from stream_app.evaluation.split import reveal, reveal_count, temporal_split
 
-from .conftest import CUTOFF
+from .conftest import CUTOFF, lines
 
 
 def test_split_keeps_customers_with_baskets_on_both_sides(shop: pd.DataFrame) -> None:
@@ -69,3 +69,22 @@ def test_tasks_of_both_protocols(shop: pd.DataFrame) -> None:
     assert completion.target_sizes.tolist() == [2, 1]
     # Repeat items: u1's A and B were bought before; u2's D was not.
     assert completion.repeat.sum(axis=1).ravel().tolist()[0] == [2.0, 0.0]
+
+
+def test_split_records_when_each_target_item_first_entered_the_basket() -> None:
+    # Invoice 2 spans four minutes and lists B twice; the item's first line counts.
+    frame = lines(
+        [
+            ("1", "A", "u1", "2011-05-01 09:00"),
+            ("2", "B", "u1", "2011-06-02 10:00"),
+            ("2", "C", "u1", "2011-06-02 10:01"),
+            ("2", "B", "u1", "2011-06-02 10:03"),
+            ("2", "D", "u1", "2011-06-02 10:04"),
+        ]
+    )
+
+    split = temporal_split(frame, CUTOFF)
+
+    start = pd.Timestamp("2011-06-02 10:00").timestamp()
+    assert split.targets == [["B", "C", "D"]]
+    assert split.target_times[0].tolist() == [start, start + 60, start + 240]

@@ -89,3 +89,21 @@ def test_rule_boost_is_confidence_times_log_one_plus_lift() -> None:
 def test_basket_matrix_counts_repeated_lines_once() -> None:
     matrix = basket_matrix(np.array(["1", "1", "2"]), np.array([3, 3, 1]))
     assert matrix.toarray().tolist() == [[0, 0, 0, 1], [0, 1, 0, 0]]
+
+
+def test_strongest_per_antecedent_keeps_the_top_boosts_of_each_antecedent() -> None:
+    from stream_app.model.rules import RuleSet, strongest_per_antecedent
+
+    rules = RuleSet(
+        first=np.array([0, 0, 0, 1, 0], dtype=np.int32),
+        second=np.array([-1, -1, -1, -1, 2], dtype=np.int32),
+        consequent=np.array([5, 6, 7, 5, 8], dtype=np.int32),
+        support=np.full(5, 0.1),
+        confidence=np.array([0.2, 0.9, 0.5, 0.3, 0.1]),
+        lift=np.full(5, 2.0),
+    )
+    kept = strongest_per_antecedent(rules, 2)
+    # Antecedent 0 keeps consequents 6 and 7 (the two best); 1 and {0, 2} keep theirs.
+    assert sorted(
+        zip(kept.first.tolist(), kept.second.tolist(), kept.consequent.tolist())
+    ) == [(0, -1, 6), (0, -1, 7), (0, 2, 8), (1, -1, 5)]

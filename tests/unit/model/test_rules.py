@@ -105,5 +105,10 @@ def test_strongest_per_antecedent_keeps_the_top_boosts_of_each_antecedent() -> N
     kept = strongest_per_antecedent(rules, 2)
     # Antecedent 0 keeps consequents 6 and 7 (the two best); 1 and {0, 2} keep theirs.
     assert sorted(
-        zip(kept.first.tolist(), kept.second.tolist(), kept.consequent.tolist())
+        zip(
+            kept.first.tolist(),
+            kept.second.tolist(),
+            kept.consequent.tolist(),
+            strict=True,
+        )
     ) == [(0, -1, 6), (0, -1, 7), (0, 2, 8), (1, -1, 5)]

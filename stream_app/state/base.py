@@ -53,11 +53,6 @@ class ApplyStatus(str, enum.Enum):
     LATE = "late"
 
 
-# TODO: return the basket in the order its items were first added (a per-basket
-# sequence kept by both backends): the scorer fires pair rules from a basket's
-# newest max_pair_items items, and a sorted basket makes them the alphabetically
-# last ones instead. Matters for baskets over 20 items (bench/parity.py: 20 of
-# 1,488 protocol-B top-10 lists change); the evaluation sorts to match until then.
 @dataclass(frozen=True)
 class EventState:
     """The state one event left behind: what scoring needs.
@@ -65,7 +60,8 @@ class EventState:
     Attributes:
         status: Whether the event changed state, was a duplicate, or came late.
         basket_codes: Stock codes in the open basket after the event, str array
-            of shape (k,), sorted; empty after a checkout.
+            of shape (k,), in the order they were first added (the scorer reads
+            the newest ones); empty after a checkout.
         basket_quantity: Units of each, int64 array of shape (k,).
         history: The customer's history after the event; ``None`` for an
             anonymous shopper.
@@ -109,7 +105,7 @@ class StateStore(ABC):
 
 
 def basket_arrays(contents: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Return a basket mapping as sorted (codes, units) arrays.
+    """Return a basket mapping as (codes, units) arrays in the mapping's order.
 
     Args:
         contents: Units per stock code.
@@ -117,7 +113,7 @@ def basket_arrays(contents: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``str`` array of shape (k,) and ``int64`` array of shape (k,).
     """
-    codes = sorted(contents)
+    codes = list(contents)
     return (
         np.array(codes, dtype=str) if codes else np.zeros(0, dtype="U1"),
         np.array([contents[code] for code in codes], dtype=np.int64),

@@ -191,10 +191,10 @@ def _states(
 def _parse_basket(flat: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     if not flat:
         return _NO_CODES, _NO_UNITS
+    # The script returns the basket in first-added order; keep it.
     codes = np.char.decode(np.array(flat[0::2], dtype=bytes), "utf-8")
     units = np.array(flat[1::2], dtype=bytes).astype(np.int64)
-    order = np.argsort(codes, kind="stable")
-    return codes[order], units[order]
+    return codes, units
 
 
 def parse_history(flat: list[bytes] | None) -> CustomerHistory:

@@ -8,11 +8,13 @@ import hashlib
 #: ``state.keys``).
 #: ARGV: event type, timestamp (unix seconds, text), seen ttl (ms), basket ttl
 #: (ms), has customer (0/1), return history (0/1), then code, units pairs.
-#: Returns {status, basket as flat HGETALL, history as flat HGETALL or nil}.
+#: Returns {status, basket as flat code/units pairs in first-added order,
+#: history as flat HGETALL or nil}.
 APPLY_EVENT = """
 local seen, basket, times, closed, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local kind, ts, seen_ttl, basket_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local FIRST_ITEM = 7
+local SEQ = '#seq'
 local status = 'applied'
 
 if not redis.call('SET', seen, '1', 'NX', 'PX', seen_ttl) then
@@ -21,11 +23,19 @@ elseif redis.call('EXISTS', closed) == 1 then
   -- the basket was checked out already: the checkout is final
   status = 'late'
 elseif kind == 'item_added' then
+  -- times holds "<last added> <first-added sequence>" per code, and the
+  -- basket's sequence counter under SEQ, so the basket keeps its add order
   for i = FIRST_ITEM, #ARGV, 2 do
     redis.call('HINCRBY', basket, ARGV[i], ARGV[i + 1])
     local added = redis.call('HGET', times, ARGV[i])
-    if not added or tonumber(added) < tonumber(ts) then
-      redis.call('HSET', times, ARGV[i], ts)
+    if not added then
+      local seq = redis.call('HINCRBY', times, SEQ, 1)
+      redis.call('HSET', times, ARGV[i], ts .. ' ' .. seq)
+    else
+      local last, seq = string.match(added, '^(%S+) (%S+)$')
+      if tonumber(last) < tonumber(ts) then
+        redis.call('HSET', times, ARGV[i], ts .. ' ' .. seq)
+      end
     end
   end
   redis.call('PEXPIRE', basket, basket_ttl)
@@ -53,7 +63,8 @@ else
     local stored = redis.call('HGETALL', basket)
     for i = 1, #stored, 2 do
       lines[stored[i]] = tonumber(stored[i + 1])
-      added[stored[i]] = redis.call('HGET', times, stored[i]) or ts
+      local stamp = redis.call('HGET', times, stored[i])
+      added[stored[i]] = stamp and string.match(stamp, '^(%S+)') or ts
     end
   end
   if ARGV[5] == '1' then
@@ -74,7 +85,26 @@ else
   redis.call('SET', closed, ts, 'PX', seen_ttl)
 end
 
-local result = {status, redis.call('HGETALL', basket)}
+-- the basket in the order its items were first added
+local flat, stamps = redis.call('HGETALL', basket), redis.call('HGETALL', times)
+local first = {}
+for i = 1, #stamps, 2 do
+  first[stamps[i]] = tonumber(string.match(stamps[i + 1], ' (%S+)$') or 0)
+end
+local entries = {}
+for i = 1, #flat, 2 do
+  entries[#entries + 1] = {first[flat[i]] or 0, flat[i], flat[i + 1]}
+end
+table.sort(entries, function(a, b)
+  if a[1] == b[1] then return a[2] < b[2] end
+  return a[1] < b[1]
+end)
+local ordered = {}
+for _, entry in ipairs(entries) do
+  ordered[#ordered + 1] = entry[2]
+  ordered[#ordered + 1] = entry[3]
+end
+local result = {status, ordered}
 if ARGV[6] == '1' then
   result[3] = redis.call('HGETALL', history)
 end

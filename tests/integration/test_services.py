@@ -94,13 +94,13 @@ def test_status_reports_both_services_ready(service_settings: Settings) -> None:
     assert all(status.ready for status in statuses), statuses
 
 
-def test_restart_redis_comes_back_empty_with_a_new_process(
+def test_restart_redis_comes_back_with_its_data_in_a_new_process(
     service_settings: Settings, redis_client: redis.Redis, redis_key_prefix: str
 ) -> None:
     managed = LocalRedis.from_settings(service_settings)
     before = managed.running()
     assert before is not None, "Redis must be the one `stream-app services up` started"
-    redis_client.set(f"{redis_key_prefix}volatile", "1")
+    redis_client.set(f"{redis_key_prefix}durable", "1")
 
     restart_redis(service_settings)
 
@@ -108,8 +108,8 @@ def test_restart_redis_comes_back_empty_with_a_new_process(
     assert after is not None
     assert after.pid != before.pid
     assert redis_client.ping()
-    # Memory-only server (--save '' --appendonly no): a restart forgets everything.
-    assert redis_client.get(f"{redis_key_prefix}volatile") is None
+    # The append-only file brings the state back: Redis is the system of record.
+    assert redis_client.get(f"{redis_key_prefix}durable") == b"1"
 
 
 @pytest.mark.timeout(180)

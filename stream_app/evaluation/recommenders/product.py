@@ -126,8 +126,8 @@ class ProductModel:
         Each query is scored as the streaming worker scores the event that
         completes the revealed items: at its time (``times``, else the cutoff),
         with the customer's history before the cutoff, and with the basket in
-        the order the state store returns it, sorted by stock code (order
-        matters to the pair rules of baskets over ``max_pair_items`` items).
+        the order its items were added, as the state store returns it (the
+        scorer reads a basket's newest items).
         """
         if self._scorer is None:
             raise RuntimeError(f"{self.name}: call fit() before score()")
@@ -135,7 +135,7 @@ class ProductModel:
             times = [self._now_seconds] * len(customers)
         queries = [
             self._query_type(
-                basket_codes=sorted(basket),
+                basket_codes=list(basket),
                 history=self._histories.get(customer),
                 now=float(now),
             )

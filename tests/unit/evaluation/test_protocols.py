@@ -207,6 +207,7 @@ def test_product_adapter_scores_at_query_time_with_the_stream_basket_order(
     method.score(["u1", "u2"], [["Z", "A"], []], times=[100.0, 200.0])
     method.score(["u1"], [["B"]])
 
-    # The state store returns the basket sorted by code; no time means the cutoff.
-    assert [q.basket_codes for q in asked] == [["A", "Z"], [], ["B"]]
+    # The basket keeps its add order, as the state store returns it; no time
+    # means the cutoff.
+    assert [q.basket_codes for q in asked] == [["Z", "A"], [], ["B"]]
     assert [q.now for q in asked] == [100.0, 200.0, data.now_seconds]

@@ -44,7 +44,7 @@ async def adds_and_removes_units_and_drops_items_at_zero(store: StateStore) -> N
         ["A", "B"],
         ["A"],
         ["A"],
-    ]
+    ]  # first-added order
     assert [s.basket_quantity.tolist() for s in states] == [[2, 1], [5, 1], [4], [4]]
     assert all(s.status is ApplyStatus.APPLIED for s in states)
 
@@ -158,7 +158,29 @@ async def history_arrays_have_model_dtypes(store: StateStore) -> None:
     assert states[0].basket_quantity.dtype == np.int64
 
 
+async def basket_keeps_the_order_items_were_first_added(store: StateStore) -> None:
+    # The scorer reads a basket's newest items, so order is part of the state.
+    states = await store.apply(
+        [
+            event("o1", ADD, (("Z", 1),)),
+            event("o2", ADD, (("A", 1), ("M", 2))),
+            event("o3", ADD, (("Z", 1),)),  # again: keeps its first place
+            event("o4", REMOVE, (("A", 1),)),
+            event("o5", ADD, (("A", 1),)),  # removed then added: now newest
+        ]
+    )
+    assert [s.basket_codes.tolist() for s in states] == [
+        ["Z"],
+        ["Z", "A", "M"],
+        ["Z", "A", "M"],
+        ["Z", "M"],
+        ["Z", "M", "A"],
+    ]
+    assert states[2].basket_quantity.tolist() == [2, 1, 2]
+
+
 SCENARIOS: tuple[Callable[[StateStore], Awaitable[None]], ...] = (
+    basket_keeps_the_order_items_were_first_added,
     adds_and_removes_units_and_drops_items_at_zero,
     checkout_counts_orders_units_and_latest_time,
     listed_checkout_lines_count_at_checkout_time,

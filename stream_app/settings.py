@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     dlq_topic: str = Field("basket-updates.dlq", description="Rejected events.")
     topic_partitions: int = Field(4, ge=1, description="Partitions of new topics.")
     consumer_group: str = Field("stream-app", description="Faust app id / group.")
+    kafka_session_timeout: timedelta = Field(
+        timedelta(seconds=10),
+        description="How long the group waits for a silent worker before its "
+        "partitions move to another (the failover pause after a crash).",
+    )
 
     # Redis
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL.")

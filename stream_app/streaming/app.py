@@ -81,6 +81,8 @@ class StreamWorker:
             value_serializer="raw",
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            # Faust's 60 s default stalls a crashed worker's partitions a minute.
+            broker_session_timeout=settings.kafka_session_timeout.total_seconds(),
             # Faust would otherwise wait, on shutdown and rebalance, until every
             # consumed message is acked; a batch stuck retrying a down Redis
             # never is, so SIGTERM would hang. Not waiting is safe here: an

@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +45,11 @@ def run_worker(args: argparse.Namespace) -> int:
     artifact = Path(args.artifact) if args.artifact else settings.artifact_dir
     holder = ModelHolder.load(artifact, recommend_repeats=settings.recommend_repeats)
     logger.info("model loaded version=%s artifact=%s", holder.version, artifact)
-    _check_redis(settings, redis)
+    _wait_for("redis", lambda: _check_redis(settings, redis))
     # Faust subscribes to a missing topic silently and would then idle until
     # its metadata refresh; create every topic first.
-    asyncio.run(
-        ensure_topics(
-            settings, [settings.input_topic, settings.output_topic, settings.dlq_topic]
-        )
-    )
+    topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
+    _wait_for("kafka", lambda: asyncio.run(ensure_topics(settings, topics)))
 
     metrics, readiness = Metrics(), Readiness()
     readiness.set_redis(True)  # _check_redis above has just had a PING answered
@@ -195,6 +194,41 @@ def _progress(label: str) -> Callable[[int, int], None]:
         )
 
     return show
+
+
+#: How long a starting worker waits for Kafka and Redis before giving up: long
+#: enough to ride out a broker or Redis restart, short enough to fail visibly.
+STARTUP_WAIT = timedelta(minutes=2)
+
+
+def _wait_for(name: str, check: Callable[[], object]) -> None:
+    """Run ``check`` until it succeeds, backing off on StreamAppError.
+
+    Raises:
+        StreamAppError: The last error, once STARTUP_WAIT has passed.
+    """
+    from stream_app.streaming.backoff import Backoff
+
+    backoff = Backoff()
+    deadline = time.monotonic() + STARTUP_WAIT.total_seconds()
+    attempt = 0
+    while True:
+        try:
+            check()
+            return
+        except StreamAppError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            delay_s = backoff.delay_s(attempt)
+            logger.warning(
+                "startup waiting for service=%s attempt=%d delay_s=%.2f error=%s",
+                name,
+                attempt + 1,
+                delay_s,
+                exc,
+            )
+            time.sleep(delay_s)
+            attempt += 1
 
 
 def _check_redis(settings: Settings, redis_module: Any) -> None:

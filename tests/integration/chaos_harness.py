@@ -73,6 +73,8 @@ class ChaosPlan:
         duplicates: Re-sent copies of already-sent events (half are checkouts).
         kill_at: Share of good events answered before one worker is SIGKILLed.
         redis_restart_at: Share answered before Redis restarts; None: never.
+        kafka_restart_at: Share answered before the broker is stopped and started
+            again; None: never.
         workers: Worker processes in the consumer group.
         partitions: Partitions of the run's topics.
         drain_timeout: Longest wait for the last answers after the last wave.
@@ -87,6 +89,7 @@ class ChaosPlan:
     duplicates: int
     kill_at: float = 0.2
     redis_restart_at: float | None = 0.5
+    kafka_restart_at: float | None = None
     workers: int = 2
     partitions: int = 4
     drain_timeout: timedelta = timedelta(minutes=4)
@@ -241,7 +244,7 @@ async def _stream(
     report: ChaosReport,
     progress: Progress,
 ) -> Watch:
-    from stream_app.services import restart_redis
+    from stream_app.services import restart_redis, start_kafka, stop_kafka
 
     topics = [settings.input_topic, settings.output_topic, settings.dlq_topic]
     await ensure_topics(settings, topics)
@@ -281,6 +284,14 @@ async def _stream(
                 restart_redis, settings, lambda s: progress(f"  {s}")
             )
             report.faults.append(f"Redis restarted after {answered:,} answered")
+        if plan.kafka_restart_at is not None:
+            await waiter.until(
+                plan.kafka_restart_at * good, FAULT_WAIT, "the broker stop"
+            )
+            answered = len(watch.answered)
+            await asyncio.to_thread(stop_kafka, settings, lambda s: progress(f"  {s}"))
+            await asyncio.to_thread(start_kafka, settings, lambda s: progress(f"  {s}"))
+            report.faults.append(f"Kafka restarted after {answered:,} answered")
         await _send(producer, settings.input_topic, traffic[second:], progress)
 
         await waiter.until(

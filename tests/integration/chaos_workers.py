@@ -92,7 +92,9 @@ class WorkerPool:
             "STREAM_APP_WEB_PORT": str(port),
         }
         if self.session_timeout is not None:
-            env["BROKER_SESSION_TIMEOUT"] = str(self.session_timeout.total_seconds())
+            env["STREAM_APP_KAFKA_SESSION_TIMEOUT"] = (
+                f"PT{self.session_timeout.total_seconds():g}S"
+            )
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
         with log.open("wb") as sink:

@@ -69,3 +69,13 @@ def test_redis_restart_mid_stream_loses_and_double_counts_nothing(
     assert any(f.startswith("Redis restarted") for f in report.faults)
     assert_every_malformed_message_dead_lettered_with_its_reason(report)
     assert_nothing_lost_or_double_counted(report)
+
+
+def test_broker_restart_mid_stream_loses_and_double_counts_nothing(
+    service_settings: Settings, tmp_path: Path
+) -> None:
+    plan = replace(PLAN, redis_restart_at=None, kafka_restart_at=0.5)
+    report = run_chaos(service_settings, plan, tmp_path, logger.info)
+    assert any(f.startswith("Kafka restarted") for f in report.faults)
+    assert_every_malformed_message_dead_lettered_with_its_reason(report)
+    assert_nothing_lost_or_double_counted(report)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import signal
 import socket
@@ -49,6 +48,7 @@ from stream_app.logs import configure_logging
 from stream_app.model.artifact import save_artifact
 from stream_app.settings import Settings, get_settings
 from stream_app.streaming.events import BasketEvent
+from stream_app.streaming.launcher import spawn_worker
 
 #: Test cutoff of ``stream-app evaluate``.
 DEFAULT_CUTOFF = "2011-11-01"
@@ -212,29 +212,17 @@ async def _bootstrap(settings: Settings, data: TrainingData) -> None:
 
 
 def _start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env |= {
-        "STREAM_APP_INPUT_TOPIC": settings.input_topic,
-        "STREAM_APP_OUTPUT_TOPIC": settings.output_topic,
-        "STREAM_APP_DLQ_TOPIC": settings.dlq_topic,
-        "STREAM_APP_CONSUMER_GROUP": settings.consumer_group,
-        "STREAM_APP_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "STREAM_APP_ARTIFACT_DIR": str(settings.artifact_dir),
-        "STREAM_APP_TOP_N": str(settings.top_n),
-        # The offline adapter scores with the scorer's defaults.
-        "STREAM_APP_RECOMMEND_REPEATS": "true",
-        "STREAM_APP_OUTPUT_CONTRIBUTIONS": "false",
-        "STREAM_APP_WEB_HOST": "127.0.0.1",
-        "STREAM_APP_WEB_PORT": str(_free_port()),
-    }
     say(f"starting the worker (log: {log_path})")
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "stream_app.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    # The offline adapter scores with the scorer's defaults.
+    served = settings.model_copy(
+        update={"recommend_repeats": True, "output_contributions": False}
+    )
+    return spawn_worker(
+        served,
+        log_path,
+        STREAM_APP_WEB_HOST="127.0.0.1",
+        STREAM_APP_WEB_PORT=str(_free_port()),
+    )
 
 
 def _free_port() -> int:

@@ -7,11 +7,11 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from stream_app.settings import Settings
+from stream_app.streaming.launcher import spawn_worker
 
 #: How long a SIGTERM'd worker may take to leave before it is killed, in seconds.
 STOP_TIMEOUT_S = 30.0
@@ -58,29 +58,17 @@ def start_worker(
         redis_url: Redis the worker talks to, when not ``settings.redis_url``
             (e.g. a counting relay).
     """
-    env = dict(os.environ)
-    env |= {
-        "STREAM_APP_KAFKA_BROKER": settings.kafka_broker,
-        "STREAM_APP_REDIS_URL": redis_url or settings.redis_url,
-        "STREAM_APP_INPUT_TOPIC": settings.input_topic,
-        "STREAM_APP_OUTPUT_TOPIC": settings.output_topic,
-        "STREAM_APP_DLQ_TOPIC": settings.dlq_topic,
-        "STREAM_APP_CONSUMER_GROUP": settings.consumer_group,
-        "STREAM_APP_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "STREAM_APP_ARTIFACT_DIR": str(settings.artifact_dir),
-        "STREAM_APP_WEB_HOST": "127.0.0.1",
-        "STREAM_APP_WEB_PORT": str(free_port()),
-        "STREAM_APP_LOG_LEVEL": "INFO",
-        "STREAM_APP_LOG_JSON": "false",
-    }
     log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "stream_app.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    run_settings = settings.model_copy(
+        update={"redis_url": redis_url or settings.redis_url, "log_json": False}
+    )
+    process = spawn_worker(
+        run_settings,
+        log_path,
+        STREAM_APP_WEB_HOST="127.0.0.1",
+        STREAM_APP_WEB_PORT=str(free_port()),
+        STREAM_APP_LOG_LEVEL="INFO",
+    )
     return WorkerProcess(name, process, log_path)
 
 

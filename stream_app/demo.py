@@ -157,27 +157,16 @@ def _day_events(clean: pd.DataFrame, day: pd.Timestamp) -> list[Any]:
 
 
 def _start_worker(settings: Settings, artifact: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env |= {
-        "STREAM_APP_INPUT_TOPIC": settings.input_topic,
-        "STREAM_APP_OUTPUT_TOPIC": settings.output_topic,
-        "STREAM_APP_DLQ_TOPIC": settings.dlq_topic,
-        "STREAM_APP_CONSUMER_GROUP": settings.consumer_group,
-        "STREAM_APP_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "STREAM_APP_ARTIFACT_DIR": str(artifact),
-    }
+    from stream_app.streaming.launcher import spawn_worker
+
     log_path = (
         Path(os.environ.get("TMPDIR", "/tmp"))
         / f"stream-app-demo-{settings.consumer_group}.log"
     )
     say(f"starting the worker (log: {log_path})")
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "stream_app.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    return spawn_worker(
+        settings.model_copy(update={"artifact_dir": artifact}), log_path
+    )
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:

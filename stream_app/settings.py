@@ -90,6 +90,27 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="Log as JSON lines instead of text.")
     log_level: str = Field("INFO", description="Root log level of the package.")
 
+    def to_environment(self) -> dict[str, str]:
+        """Render every set field as ``STREAM_APP_*`` variables.
+
+        A process started with them (e.g. a worker subprocess) reads back the
+        same settings: durations as ISO 8601, secrets in clear (so keep this
+        mapping out of logs), booleans as ``true``/``false``.
+        """
+        environment = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, timedelta):
+                value = f"PT{value.total_seconds():g}S"
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            environment[f"STREAM_APP_{name.upper()}"] = str(value)
+        return environment
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

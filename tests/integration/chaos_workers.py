@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from stream_app.settings import Settings
+from stream_app.streaming.launcher import spawn_worker
 
 Progress = Callable[[str], None]
 
@@ -78,32 +77,18 @@ class WorkerPool:
         """Start a worker in ``slot`` and return its name."""
         generation = sum(name.startswith(f"w{slot}.") for name in self.workers)
         name, port = f"w{slot}.{generation}", _free_loopback_port()
-        env = os.environ | {
-            "STREAM_APP_KAFKA_BROKER": self.settings.kafka_broker,
-            "STREAM_APP_REDIS_URL": self.settings.redis_url,
-            "STREAM_APP_INPUT_TOPIC": self.settings.input_topic,
-            "STREAM_APP_OUTPUT_TOPIC": self.settings.output_topic,
-            "STREAM_APP_DLQ_TOPIC": self.settings.dlq_topic,
-            "STREAM_APP_CONSUMER_GROUP": self.settings.consumer_group,
-            "STREAM_APP_REDIS_KEY_PREFIX": self.settings.redis_key_prefix,
-            "STREAM_APP_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
-            "STREAM_APP_ARTIFACT_DIR": str(self.settings.artifact_dir),
-            "STREAM_APP_WEB_HOST": "127.0.0.1",
-            "STREAM_APP_WEB_PORT": str(port),
-        }
+        settings = self.settings
         if self.session_timeout is not None:
-            env["STREAM_APP_KAFKA_SESSION_TIMEOUT"] = (
-                f"PT{self.session_timeout.total_seconds():g}S"
+            settings = settings.model_copy(
+                update={"kafka_session_timeout": self.session_timeout}
             )
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "stream_app.cli", "worker"],
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        process = spawn_worker(
+            settings,
+            log,
+            STREAM_APP_WEB_HOST="127.0.0.1",
+            STREAM_APP_WEB_PORT=str(port),
+        )
         self.workers[name] = Worker(name, process, port, log)
         self.progress(f"worker {name} started (pid {process.pid}, port {port})")
         return name

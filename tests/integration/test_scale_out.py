@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +28,7 @@ from stream_app.state.keys import KeyLayout
 from stream_app.state.redis import RedisStateStore, connect
 from stream_app.streaming.events import BasketEvent
 from stream_app.streaming.kafka import client_options, ensure_topics
+from stream_app.streaming.launcher import spawn_worker
 from stream_app.streaming.replay import invoice_events, replay_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -103,27 +102,15 @@ def workers(settings: Settings, tmp_path: Path) -> Iterator[list[Worker]]:
 
 
 def _start_worker(settings: Settings, log_path: Path) -> Worker:
-    env = dict(os.environ)
-    env |= {
-        "STREAM_APP_KAFKA_BROKER": settings.kafka_broker,
-        "STREAM_APP_REDIS_URL": settings.redis_url,
-        "STREAM_APP_INPUT_TOPIC": settings.input_topic,
-        "STREAM_APP_OUTPUT_TOPIC": settings.output_topic,
-        "STREAM_APP_DLQ_TOPIC": settings.dlq_topic,
-        "STREAM_APP_CONSUMER_GROUP": settings.consumer_group,
-        "STREAM_APP_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "STREAM_APP_TOPIC_PARTITIONS": str(PARTITIONS),
-        "STREAM_APP_WEB_HOST": "127.0.0.1",
-        "STREAM_APP_WEB_PORT": str(_free_port()),
-        "STREAM_APP_LOG_JSON": "false",
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "stream_app.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    run_settings = settings.model_copy(
+        update={"topic_partitions": PARTITIONS, "log_json": False}
+    )
+    process = spawn_worker(
+        run_settings,
+        log_path,
+        STREAM_APP_WEB_HOST="127.0.0.1",
+        STREAM_APP_WEB_PORT=str(_free_port()),
+    )
     return Worker(process, log_path)
 
 

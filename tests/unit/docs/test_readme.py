@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from stream_app.settings import PROJECT_ROOT, settings_table
 
 
@@ -21,3 +23,23 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (PROJECT_ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in readme
     assert "bash scripts/test.sh" in ci
+
+
+def test_settings_survive_a_round_trip_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import timedelta
+
+    from pydantic import SecretStr
+
+    from stream_app.settings import Settings
+
+    original = Settings(
+        input_topic="run-1.in",
+        batch_window=timedelta(milliseconds=25),
+        redis_password=SecretStr("s3cret"),
+        recommend_repeats=False,
+    )
+    for name, value in original.to_environment().items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == original

@@ -1,0 +1,38 @@
+"""Start ``stream-app worker`` as a child process with a given settings object."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from stream_app.settings import Settings
+
+
+def spawn_worker(
+    settings: Settings, log_path: Path, **overrides: str
+) -> subprocess.Popen[bytes]:
+    """Start a worker that runs with ``settings`` (plus raw variable overrides).
+
+    Used by the demo, the benchmarks and the multi-process tests, which each give
+    a worker its own topics, consumer group and Redis key prefix.
+
+    Args:
+        settings: Everything the worker should use; passed as ``STREAM_APP_*``.
+        log_path: File that receives the worker's stdout and stderr.
+        **overrides: Extra environment variables, e.g.
+            ``STREAM_APP_WEB_PORT="0"``; they win over ``settings``.
+
+    Returns:
+        The running process.
+    """
+    environment = os.environ | settings.to_environment() | overrides
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "stream_app.cli", "worker"],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )

@@ -112,6 +112,14 @@ class Settings(BaseSettings):
         return environment
 
 
+def redact_url(url: str) -> str:
+    """Return a URL fit for logs: any ``user:password@`` part becomes ``***@``."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Return the process-wide settings, read once from the environment."""

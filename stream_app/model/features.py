@@ -400,8 +400,14 @@ def _history_rules(
 
     total = np.bincount(row, weights=weight, minlength=n_queries)
     owner, consequent, boost = tables.single_rules.gather(item)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = weight[owner] / total[row[owner]]
+    # A long-gone customer's recencies can all underflow to 0: share 0, not NaN.
+    denominator = total[row[owner]]
+    share = np.divide(
+        weight[owner],
+        denominator,
+        out=np.zeros(owner.shape[0], dtype=np.float64),
+        where=denominator > 0,
+    )
     flat = row[owner] * tables.row_width + consequent
     return flat.astype(np.int64), (boost * share).astype(np.float32)
 

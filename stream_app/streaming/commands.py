@@ -17,7 +17,7 @@ import pandas as pd
 from stream_app.data import clean_transactions, read_transactions
 from stream_app.data.history import customer_history
 from stream_app.errors import StateError, StreamAppError
-from stream_app.settings import Settings, get_settings
+from stream_app.settings import Settings, get_settings, redact_url
 from stream_app.state.redis import CONNECT_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def run_bootstrap(args: argparse.Namespace) -> int:
             await client.aclose()
         print(
             f"\nloaded {report.rows} history rows of {report.customers} customers "
-            f"into {settings.redis_url} in {report.round_trips} round trips"
+            f"into {redact_url(settings.redis_url)} in {report.round_trips} round trips"
         )
 
     asyncio.run(load())
@@ -243,7 +243,7 @@ def _check_redis(settings: Settings, redis_module: Any) -> None:
         client.ping()
     except redis_module.RedisError as exc:
         raise StateError(
-            f"redis at {settings.redis_url}: {exc}", retriable=True
+            f"redis at {redact_url(settings.redis_url)}: {exc}", retriable=True
         ) from exc
     finally:
         client.close()

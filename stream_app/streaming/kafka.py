@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from stream_app.errors import StreamAppError
-from stream_app.settings import Settings
+from stream_app.settings import Settings, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ async def ensure_topics(settings: Settings, names: Iterable[str]) -> list[str]:
         return []
     except (KafkaError, OSError) as exc:
         raise KafkaUnavailableError(
-            f"kafka at {settings.kafka_broker}: {exc!r}"
+            f"kafka at {redact_url(settings.kafka_broker)}: {exc!r}"
         ) from exc
     finally:
         await admin.close()

@@ -145,7 +145,9 @@ def dead_letter_headers(
     )
 
 
-def dead_letter_value(value: bytes) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
+def dead_letter_value(
+    value: bytes | None,
+) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
     """Cap a rejected message's bytes so its dead letter always fits in Kafka.
 
     A message near the broker's size limit would not fit again once headers are
@@ -156,6 +158,8 @@ def dead_letter_value(value: bytes) -> tuple[bytes, tuple[tuple[str, bytes], ...
     Returns:
         The bytes to publish and extra headers (empty when nothing was cut).
     """
+    if value is None:
+        return b"", ((DLQ_ORIGINAL_BYTES, b"null"),)
     if len(value) <= DLQ_MAX_VALUE_BYTES:
         return value, ()
     return value[:DLQ_MAX_VALUE_BYTES], (

@@ -72,7 +72,7 @@ class SourceMessage:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
 
 
 @dataclass

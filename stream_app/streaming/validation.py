@@ -69,7 +69,7 @@ DEFAULT_LIMITS = Limits(
 
 
 def parse_event(
-    raw: bytes, limits: Limits = DEFAULT_LIMITS, *, now: float | None = None
+    raw: bytes | None, limits: Limits = DEFAULT_LIMITS, *, now: float | None = None
 ) -> BasketEvent:
     """Decode and validate one basket-update message.
 
@@ -92,6 +92,8 @@ def parse_event(
             ``no_items``, ``bad_quantity``, ``bad_price``, ``bad_timestamp``,
             ``bad_budget`` or ``bad_discount``.
     """
+    if raw is None:
+        _fail("empty_value", "the message has no value (a Kafka tombstone)")
     if len(raw) > limits.max_event_bytes:
         _fail("too_large", f"{len(raw)} bytes > {limits.max_event_bytes}")
     try:

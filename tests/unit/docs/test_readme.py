@@ -43,3 +43,18 @@ def test_settings_survive_a_round_trip_through_the_environment(
     for name, value in original.to_environment().items():
         monkeypatch.setenv(name, value)
     assert Settings() == original
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@10.0.0.5:6379/0", "redis://***@10.0.0.5:6379/0"),
+        ("rediss://app:s3cret@cache:6380", "rediss://***@cache:6380"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("kafka://127.0.0.1:9092", "kafka://127.0.0.1:9092"),
+    ],
+)
+def test_urls_in_logs_never_carry_credentials(url: str, shown: str) -> None:
+    from stream_app.settings import redact_url
+
+    assert redact_url(url) == shown

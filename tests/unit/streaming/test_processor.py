@@ -27,7 +27,7 @@ SETTINGS = Settings(output_topic="out", dlq_topic="dlq", top_n=3)
 NO_WAIT = Backoff(base_s=0.0, cap_s=0.0)
 
 
-def message(offset: int, value: bytes) -> SourceMessage:
+def message(offset: int, value: bytes | None) -> SourceMessage:
     return SourceMessage("in", 0, offset, b"C1", value)
 
 
@@ -92,6 +92,16 @@ async def test_malformed_message_is_dead_lettered_and_rest_of_batch_goes_on() ->
     assert headers[DLQ_OFFSET] == b"7"
     assert json.loads(output.value)["event_id"] == "e1"
     assert worker.stats.dead_letters == {"bad_json": 1}
+
+
+async def test_message_without_value_is_dead_lettered_not_fatal() -> None:
+    worker = processor()
+    dead, output = await worker.process(
+        [message(3, None), message(4, added("e1", "A"))]
+    )
+    assert dead.topic == "dlq"
+    assert dict(dead.headers)[DLQ_REASON] == b"empty_value"
+    assert json.loads(output.value)["event_id"] == "e1"
 
 
 async def test_retriable_state_failure_retries_same_batch_without_double_counting() -> (

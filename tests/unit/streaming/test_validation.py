@@ -170,3 +170,9 @@ def test_ids_that_could_collide_in_redis_keys_are_rejected(
     with pytest.raises(EventError) as error:
         parse_event(json.dumps(document(**{field: value})).encode(), DEFAULT_LIMITS)
     assert error.value.reason == "bad_id"
+
+
+def test_a_tombstone_without_value_is_rejected_not_crashed() -> None:
+    with pytest.raises(EventError) as error:
+        parse_event(None, DEFAULT_LIMITS)
+    assert error.value.reason == "empty_value"

@@ -30,10 +30,14 @@ def customer_history(clean: pd.DataFrame) -> pd.DataFrame:
     Returns:
         Frame with ``HISTORY_COLUMNS``: ``orders`` int64 (invoices containing the
         item), ``quantity`` int64 (units), ``last_purchase`` float64 (unix seconds
-        of the latest such invoice), sorted by customer then stock code.
+        of the latest such invoice, its last line's time), sorted by customer
+        then stock code.
     """
     known = clean.loc[clean["customer_id"].notna()]
+    # Every item of an invoice is bought at the invoice's (latest) time, as a
+    # checkout event buys its whole basket at once: one order, one time.
     lines = known.assign(ts=to_unix_seconds(known["invoice_date"]))
+    lines["ts"] = lines.groupby("invoice", observed=True)["ts"].transform("max")
     per_invoice = lines.groupby(
         ["customer_id", "stock_code", "invoice"], sort=False, observed=True
     ).agg(quantity=("quantity", "sum"), ts=("ts", "max"))

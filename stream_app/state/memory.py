@@ -30,8 +30,9 @@ class _Entry:
 
 @dataclass
 class _Basket:
+    # Insertion order is the order items were first added (the scorer reads
+    # the newest ones); a removed item that comes back goes to the end.
     units: dict[str, int] = field(default_factory=dict)
-    added: dict[str, float] = field(default_factory=dict)
     expires_at: float = 0.0
 
 
@@ -114,8 +115,6 @@ class InMemoryStateStore(StateStore):
             for item in event.items:
                 units = basket.units.get(item.stock_code, 0) + item.quantity
                 basket.units[item.stock_code] = units
-                added = basket.added.get(item.stock_code, event.timestamp)
-                basket.added[item.stock_code] = max(added, event.timestamp)
         elif event.event_type is EventType.ITEM_REMOVED:
             for item in event.items:
                 units = basket.units.get(item.stock_code, 0) - item.quantity
@@ -123,7 +122,6 @@ class InMemoryStateStore(StateStore):
                     basket.units[item.stock_code] = units
                 else:
                     basket.units.pop(item.stock_code, None)
-                    basket.added.pop(item.stock_code, None)
         else:
             self._checkout(event, basket)
             del self._baskets[basket_key]
@@ -132,16 +130,13 @@ class InMemoryStateStore(StateStore):
         basket.expires_at = now + self._basket_ttl_s
 
     def _checkout(self, event: BasketEvent, basket: _Basket) -> None:
-        # Listed lines count at checkout time; stored ones at their last add,
-        # as offline history takes each item's latest invoice line.
+        # The event's lines if it lists any, else the stored basket.
         if event.items:
             lines: dict[str, int] = defaultdict(int)
             for item in event.items:
                 lines[item.stock_code] += item.quantity
-            added = dict.fromkeys(lines, event.timestamp)
         else:
             lines = dict(basket.units)
-            added = {code: basket.added.get(code, event.timestamp) for code in lines}
         if event.customer_id is None:
             return
         history = self._histories[event.customer_id]
@@ -149,7 +144,8 @@ class InMemoryStateStore(StateStore):
             entry = history.setdefault(code, _Entry())
             entry.orders += 1
             entry.quantity += units
-            entry.last_purchase = max(entry.last_purchase, added[code])
+            # Every item of an order is bought at the checkout time.
+            entry.last_purchase = max(entry.last_purchase, event.timestamp)
 
     def _history_of(self, customer_id: str) -> CustomerHistory:
         entries = self._histories.get(customer_id)

@@ -23,19 +23,12 @@ elseif redis.call('EXISTS', closed) == 1 then
   -- the basket was checked out already: the checkout is final
   status = 'late'
 elseif kind == 'item_added' then
-  -- times holds "<last added> <first-added sequence>" per code, and the
-  -- basket's sequence counter under SEQ, so the basket keeps its add order
+  -- times holds each code's first-added sequence number, and the basket's
+  -- counter under SEQ, so the basket keeps the order its items came in
   for i = FIRST_ITEM, #ARGV, 2 do
     redis.call('HINCRBY', basket, ARGV[i], ARGV[i + 1])
-    local added = redis.call('HGET', times, ARGV[i])
-    if not added then
-      local seq = redis.call('HINCRBY', times, SEQ, 1)
-      redis.call('HSET', times, ARGV[i], ts .. ' ' .. seq)
-    else
-      local last, seq = string.match(added, '^(%S+) (%S+)$')
-      if tonumber(last) < tonumber(ts) then
-        redis.call('HSET', times, ARGV[i], ts .. ' ' .. seq)
-      end
+    if redis.call('HEXISTS', times, ARGV[i]) == 0 then
+      redis.call('HSET', times, ARGV[i], redis.call('HINCRBY', times, SEQ, 1))
     end
   end
   redis.call('PEXPIRE', basket, basket_ttl)
@@ -50,26 +43,24 @@ elseif kind == 'item_removed' then
   redis.call('PEXPIRE', basket, basket_ttl)
   redis.call('PEXPIRE', times, basket_ttl)
 else
-  -- checkout: the event's lines at checkout time if it lists any, else the
-  -- stored basket, each item at the time it was last added (as offline
-  -- history takes each item's latest invoice line)
-  local lines, added = {}, {}
+  -- checkout: the event's lines if it lists any, else the stored basket; every
+  -- item is bought at the checkout time, so all items of one order share one
+  -- time (the order-recency factors count orders by distinct times), exactly
+  -- as offline history stamps every line of an invoice with the invoice time
+  local lines = {}
   if #ARGV >= FIRST_ITEM then
     for i = FIRST_ITEM, #ARGV, 2 do
       lines[ARGV[i]] = (lines[ARGV[i]] or 0) + tonumber(ARGV[i + 1])
-      added[ARGV[i]] = ts
     end
   else
     local stored = redis.call('HGETALL', basket)
     for i = 1, #stored, 2 do
       lines[stored[i]] = tonumber(stored[i + 1])
-      local stamp = redis.call('HGET', times, stored[i])
-      added[stored[i]] = stamp and string.match(stamp, '^(%S+)') or ts
     end
   end
   if ARGV[5] == '1' then
     for code, units in pairs(lines) do
-      local orders, quantity, last = 1, units, added[code]
+      local orders, quantity, last = 1, units, ts
       local old = redis.call('HGET', history, code)
       if old then
         local o, q, l = string.match(old, '^(%S+) (%S+) (%S+)$')
@@ -89,7 +80,7 @@ end
 local flat, stamps = redis.call('HGETALL', basket), redis.call('HGETALL', times)
 local first = {}
 for i = 1, #stamps, 2 do
-  first[stamps[i]] = tonumber(string.match(stamps[i + 1], ' (%S+)$') or 0)
+  first[stamps[i]] = tonumber(stamps[i + 1])
 end
 local entries = {}
 for i = 1, #flat, 2 do

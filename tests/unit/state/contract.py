@@ -63,9 +63,9 @@ async def checkout_counts_orders_units_and_latest_time(store: StateStore) -> Non
     assert history.codes.tolist() == ["A", "B"]
     assert history.orders.tolist() == [2.0, 1.0]
     assert history.quantity.tolist() == [6.0, 5.0]
-    # Stored lines count at the time they were added, as offline history
-    # counts each invoice line at its own time.
-    assert history.last_purchase.tolist() == [T0, T0]
+    # The latest order (B1, checked out at T0 + 60) sets both items' time; the
+    # older checkout arriving later never moves it back.
+    assert history.last_purchase.tolist() == [T0 + 60, T0 + 60]
 
 
 async def state_after_each_event_reflects_checkouts_in_order(store: StateStore) -> None:
@@ -83,7 +83,7 @@ async def state_after_each_event_reflects_checkouts_in_order(store: StateStore) 
     assert [s.basket_codes.tolist() for s in states] == [["A"], [], ["C"], [], ["D"]]
 
 
-async def listed_checkout_lines_count_at_checkout_time(store: StateStore) -> None:
+async def every_item_of_an_order_is_bought_at_checkout_time(store: StateStore) -> None:
     await store.apply(
         [
             event("k1", ADD, (("A", 1),), ts=T0),
@@ -94,7 +94,8 @@ async def listed_checkout_lines_count_at_checkout_time(store: StateStore) -> Non
     )
     history = await store.history("C1")
     assert history.codes.tolist() == ["A", "C"]
-    assert history.last_purchase.tolist() == [T0 + 30, T0 + 90]
+    # One order, one time, whenever each item was added to the basket.
+    assert history.last_purchase.tolist() == [T0 + 60, T0 + 90]
 
 
 async def duplicate_event_ids_change_nothing(store: StateStore) -> None:
@@ -183,7 +184,7 @@ SCENARIOS: tuple[Callable[[StateStore], Awaitable[None]], ...] = (
     basket_keeps_the_order_items_were_first_added,
     adds_and_removes_units_and_drops_items_at_zero,
     checkout_counts_orders_units_and_latest_time,
-    listed_checkout_lines_count_at_checkout_time,
+    every_item_of_an_order_is_bought_at_checkout_time,
     state_after_each_event_reflects_checkouts_in_order,
     duplicate_event_ids_change_nothing,
     events_after_checkout_are_late_and_ignored,

@@ -6,12 +6,12 @@ key                                    type    holds, expiry
 ``<p>{c:<customer>}:hist``             hash    stock code -> ``"orders units last"``
                                                (last = unix seconds); no expiry
 ``<p>{c:<customer>}:basket:<basket>``  hash    stock code -> units; ``basket_ttl``
-``<p>{c:<customer>}:added:<basket>``   hash    stock code -> unix seconds it was
-                                               last added; ``basket_ttl``
+``<p>{c:<customer>}:order:<basket>``   list    the basket's stock codes in the
+                                               order first added; ``basket_ttl``
 ``<p>{c:<customer>}:closed:<basket>``  string  checkout time; ``seen_events_ttl``
 ``<p>{c:<customer>}:seen:<event_id>``  string  ``1``; ``seen_events_ttl``
 ``<p>{b:<basket>}:basket``             hash    anonymous basket; ``basket_ttl``
-``<p>{b:<basket>}:added``              hash    as above, anonymous
+``<p>{b:<basket>}:order``              list    as above, anonymous
 ``<p>{b:<basket>}:closed``             string  as above, anonymous
 ``<p>{b:<basket>}:seen:<event_id>``    string  as above, anonymous
 ``<p>{b:<basket>}:hist``               hash    never written (anonymous shoppers
@@ -43,13 +43,13 @@ class KeyLayout:
         return f"{self.prefix}{{c:{customer_id}}}:hist"
 
     def event_keys(self, event: BasketEvent) -> tuple[str, str, str, str, str]:
-        """Return the (seen, basket, added, closed, history) keys of one event."""
+        """Return the (seen, basket, order, closed, history) keys of one event."""
         if event.customer_id is None:
             tag = f"{self.prefix}{{b:{event.basket_id}}}"
             return (
                 f"{tag}:seen:{event.event_id}",
                 f"{tag}:basket",
-                f"{tag}:added",
+                f"{tag}:order",
                 f"{tag}:closed",
                 f"{tag}:hist",
             )
@@ -57,7 +57,7 @@ class KeyLayout:
         return (
             f"{tag}:seen:{event.event_id}",
             f"{tag}:basket:{event.basket_id}",
-            f"{tag}:added:{event.basket_id}",
+            f"{tag}:order:{event.basket_id}",
             f"{tag}:closed:{event.basket_id}",
             f"{tag}:hist",
         )

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 
-#: KEYS: seen, basket, basket times, closed, history (one hash tag, see
+#: KEYS: seen, basket, basket order, closed, history (one hash tag, see
 #: ``state.keys``).
 #: ARGV: event type, timestamp (unix seconds, text), seen ttl (ms), basket ttl
 #: (ms), has customer (0/1), return history (0/1), then code, units pairs.
 #: Returns {status, basket as flat code/units pairs in first-added order,
 #: history as flat HGETALL or nil}.
 APPLY_EVENT = """
-local seen, basket, times, closed, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local seen, basket, order, closed, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local kind, ts, seen_ttl, basket_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local FIRST_ITEM = 7
-local SEQ = '#seq'
+-- HMGET takes at most this many fields at once (Lua's unpack limit is higher)
+local CHUNK = 1000
 local status = 'applied'
 
 if not redis.call('SET', seen, '1', 'NX', 'PX', seen_ttl) then
@@ -23,25 +24,24 @@ elseif redis.call('EXISTS', closed) == 1 then
   -- the basket was checked out already: the checkout is final
   status = 'late'
 elseif kind == 'item_added' then
-  -- times holds each code's first-added sequence number, and the basket's
-  -- counter under SEQ, so the basket keeps the order its items came in
+  -- order lists the codes as first added, so the basket keeps its add order
   for i = FIRST_ITEM, #ARGV, 2 do
-    redis.call('HINCRBY', basket, ARGV[i], ARGV[i + 1])
-    if redis.call('HEXISTS', times, ARGV[i]) == 0 then
-      redis.call('HSET', times, ARGV[i], redis.call('HINCRBY', times, SEQ, 1))
+    local units = tonumber(ARGV[i + 1])
+    if redis.call('HINCRBY', basket, ARGV[i], units) == units then
+      redis.call('RPUSH', order, ARGV[i])
     end
   end
   redis.call('PEXPIRE', basket, basket_ttl)
-  redis.call('PEXPIRE', times, basket_ttl)
+  redis.call('PEXPIRE', order, basket_ttl)
 elseif kind == 'item_removed' then
   for i = FIRST_ITEM, #ARGV, 2 do
     if redis.call('HINCRBY', basket, ARGV[i], -tonumber(ARGV[i + 1])) <= 0 then
       redis.call('HDEL', basket, ARGV[i])
-      redis.call('HDEL', times, ARGV[i])
+      redis.call('LREM', order, 1, ARGV[i])
     end
   end
   redis.call('PEXPIRE', basket, basket_ttl)
-  redis.call('PEXPIRE', times, basket_ttl)
+  redis.call('PEXPIRE', order, basket_ttl)
 else
   -- checkout: the event's lines if it lists any, else the stored basket; every
   -- item is bought at the checkout time, so all items of one order share one
@@ -72,28 +72,22 @@ else
         string.format('%d %d %s', orders, quantity, last))
     end
   end
-  redis.call('DEL', basket, times)
+  redis.call('DEL', basket, order)
   redis.call('SET', closed, ts, 'PX', seen_ttl)
 end
 
--- the basket in the order its items were first added
-local flat, stamps = redis.call('HGETALL', basket), redis.call('HGETALL', times)
-local first = {}
-for i = 1, #stamps, 2 do
-  first[stamps[i]] = tonumber(stamps[i + 1])
-end
-local entries = {}
-for i = 1, #flat, 2 do
-  entries[#entries + 1] = {first[flat[i]] or 0, flat[i], flat[i + 1]}
-end
-table.sort(entries, function(a, b)
-  if a[1] == b[1] then return a[2] < b[2] end
-  return a[1] < b[1]
-end)
+-- the basket in the order its items were first added: O(items), no sort
+local codes = redis.call('LRANGE', order, 0, -1)
 local ordered = {}
-for _, entry in ipairs(entries) do
-  ordered[#ordered + 1] = entry[2]
-  ordered[#ordered + 1] = entry[3]
+for start = 1, #codes, CHUNK do
+  local stop = math.min(start + CHUNK - 1, #codes)
+  local units = redis.call('HMGET', basket, unpack(codes, start, stop))
+  for j = 1, stop - start + 1 do
+    if units[j] then
+      ordered[#ordered + 1] = codes[start + j - 1]
+      ordered[#ordered + 1] = units[j]
+    end
+  end
 end
 local result = {status, ordered}
 if ARGV[6] == '1' then

@@ -180,7 +180,24 @@ async def basket_keeps_the_order_items_were_first_added(store: StateStore) -> No
     assert states[2].basket_quantity.tolist() == [2, 1, 2]
 
 
+async def a_wholesale_basket_comes_back_whole_and_in_order(store: StateStore) -> None:
+    # Past 1,000 items the Redis script reads the basket in chunks.
+    codes = [f"{90000 + k}" for k in range(1205)]
+    batches = [codes[start : start + 200] for start in range(0, len(codes), 200)]
+    states = await store.apply(
+        [
+            event(f"w{n}", ADD, tuple((code, 1 + n) for code in lines), basket="BIG")
+            for n, lines in enumerate(batches)
+        ]
+    )
+    assert states[-1].basket_codes.tolist() == codes
+    assert states[-1].basket_quantity.tolist() == [
+        1 + n for n, lines in enumerate(batches) for _ in lines
+    ]
+
+
 SCENARIOS: tuple[Callable[[StateStore], Awaitable[None]], ...] = (
+    a_wholesale_basket_comes_back_whole_and_in_order,
     basket_keeps_the_order_items_were_first_added,
     adds_and_removes_units_and_drops_items_at_zero,
     checkout_counts_orders_units_and_latest_time,

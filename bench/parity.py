@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -48,15 +47,13 @@ from stream_app.logs import configure_logging
 from stream_app.model.artifact import save_artifact
 from stream_app.settings import Settings, get_settings
 from stream_app.streaming.events import BasketEvent
-from stream_app.streaming.launcher import spawn_worker
+from stream_app.streaming.launcher import spawn_worker, stop_worker
 
 #: Test cutoff of ``stream-app evaluate``.
 DEFAULT_CUTOFF = "2011-11-01"
 DEFAULT_OUT = Path("reports/parity/parity.json")
 #: Longest the whole replay may take to be answered, worker start included.
 ANSWER_TIMEOUT_S = 20 * 60.0
-#: How long a SIGTERM'd worker may take to leave before it is killed.
-STOP_TIMEOUT_S = 30.0
 #: Seconds between two progress lines while the stream runs.
 PROGRESS_INTERVAL_S = 10.0
 #: Lines of the worker's log shown when it dies.
@@ -233,14 +230,7 @@ def _free_port() -> int:
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-    say(f"worker stopped (exit code {worker.returncode})")
+    say(f"worker stopped (exit code {stop_worker(worker)})")
 
 
 async def _replay_and_collect(

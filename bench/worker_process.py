@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from stream_app.settings import Settings
 from stream_app.streaming.launcher import spawn_worker
+from stream_app.streaming.launcher import stop_worker as stop_process
 
 #: How long a SIGTERM'd worker may take to leave before it is killed, in seconds.
 STOP_TIMEOUT_S = 30.0
@@ -79,14 +80,8 @@ def stop_worker(worker: WorkerProcess) -> dict[str, float]:
         The numeric fields of the ``ProcessorStats`` line the worker logs when it
         stops (``batches``, ``events``, ...), plus ``exit_code``.
     """
-    if worker.alive():
-        worker.process.send_signal(signal.SIGTERM)
-        try:
-            worker.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
-    counters: dict[str, float] = {"exit_code": float(worker.process.returncode)}
+    exit_code = stop_process(worker.process, timedelta(seconds=STOP_TIMEOUT_S))
+    counters: dict[str, float] = {"exit_code": float(exit_code)}
     for line in worker.log_path.read_text(errors="replace").splitlines():
         found = _STATS_LINE.search(line)
         if found:

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -173,13 +172,9 @@ def _start_worker(settings: Settings, artifact: Path) -> subprocess.Popen[bytes]
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-    say(f"worker stopped (exit code {worker.returncode})")
+    from stream_app.streaming.launcher import stop_worker
+
+    say(f"worker stopped (exit code {stop_worker(worker)})")
 
 
 async def _replay_and_watch(settings: Settings, events: list[Any]) -> OutputWatch:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from stream_app.settings import Settings
@@ -36,3 +38,22 @@ def spawn_worker(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+#: How long a worker may take to finish its batch after SIGTERM before it is killed.
+STOP_TIMEOUT = timedelta(seconds=30)
+
+
+def stop_worker(
+    process: subprocess.Popen[bytes], timeout: timedelta = STOP_TIMEOUT
+) -> int:
+    """SIGTERM a worker (it finishes or abandons its batch uncommitted), kill it
+    if it has not left within ``timeout``, and return its exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout.total_seconds())
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return int(process.returncode)

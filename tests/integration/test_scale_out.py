@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import signal
 import socket
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from stream_app.state.keys import KeyLayout
 from stream_app.state.redis import RedisStateStore, connect
 from stream_app.streaming.events import BasketEvent
 from stream_app.streaming.kafka import client_options, ensure_topics
-from stream_app.streaming.launcher import spawn_worker
+from stream_app.streaming.launcher import spawn_worker, stop_worker
 from stream_app.streaming.replay import invoice_events, replay_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -59,13 +59,7 @@ class Worker:
 
     def stop(self) -> None:
         """SIGTERM, then kill if it does not leave in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_worker(self.process, timedelta(seconds=STOP_TIMEOUT_S))
 
     def events_processed(self) -> int:
         """Events its processor saw, from the line it logs when it stops."""

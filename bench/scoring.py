@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from naive_scorer import NaiveScorer
 
 from stream_app.data import clean_transactions, read_transactions
-from stream_app.model.features import encode_queries
 from stream_app.model.scorer import Scorer
 from stream_app.model.training import next_basket_examples
 from stream_app.model.types import BasketQuery
@@ -77,7 +76,7 @@ def time_single(scorer: Scorer, queries: list[BasketQuery], repeat: int) -> np.n
     seconds = []
     for query in queries[:repeat]:
         started = time.perf_counter()
-        scorer.rank(encode_queries(scorer.tables, [query]), TOP_N)
+        scorer.rank([query], TOP_N)
         seconds.append(time.perf_counter() - started)
     return np.array(seconds)
 
@@ -88,7 +87,7 @@ def time_batches(scorer: Scorer, queries: list[BasketQuery], rounds: int) -> np.
     for _ in range(rounds):
         batch = [queries[i] for i in rng.integers(0, len(queries), BATCH_SIZE)]
         started = time.perf_counter()
-        scorer.rank(encode_queries(scorer.tables, batch), TOP_N)
+        scorer.rank(batch, TOP_N)
         seconds.append(time.perf_counter() - started)
     return np.array(seconds)
 
@@ -135,7 +134,7 @@ def main() -> int:
         started = time.perf_counter()
         expected = naive.rank(query, TOP_N)
         naive_seconds.append(time.perf_counter() - started)
-        top, _ = scorer.rank(encode_queries(scorer.tables, [query]), TOP_N)
+        top, _, _ = scorer.rank([query], TOP_N)
         agree += int([i for i in top[0].tolist() if i >= 0] == expected)
     naive_arr = np.array(naive_seconds)
 

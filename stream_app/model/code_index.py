@@ -3,12 +3,16 @@
 Codes of up to eight ASCII characters pack into one uint64 key (characters as
 big-endian bytes). Keys are placed in a power-of-two table by a multiplicative
 hash (Knuth, TAOCP vol. 3, section 6.4) with linear probing, so a batch of codes
-resolves in a few whole-array steps instead of a binary search per code, whose
-branch mispredictions dominate ``np.searchsorted`` at this size.
+resolves in one compiled pass (pack, hash, probe per code) instead of a binary
+search per code, whose branch mispredictions dominate ``np.searchsorted`` at this
+size.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numba
 import numpy as np
 
 KEY_BYTES = 8
@@ -70,19 +74,20 @@ class KeyIndex:
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Return int64 positions of shape (m,), ``-1`` for keys not stored."""
-        keys = np.asarray(keys, dtype=np.uint64)
-        result = np.full(keys.shape[0], -1, dtype=np.int64)
-        pending = np.arange(keys.shape[0])
-        slot = self._slot(keys)
+        keys = np.ascontiguousarray(keys, dtype=np.uint64)
+        return _probe_keys(keys, self._keys, self._values, self._shift, self._mask)
 
-        # Probe until each key meets itself (hit) or an empty slot (miss).
-        while pending.size:
-            stored = self._keys[slot]
-            hit = stored == keys[pending]
-            result[pending[hit]] = self._values[slot[hit]]
-            again = ~hit & (stored != _EMPTY)
-            pending, slot = pending[again], (slot[again] + np.uint64(1)) & self._mask
-        return result
+    def lookup_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Pack and look up str (``U``) or bytes (``S``) codes in one compiled pass.
+
+        Returns:
+            int64 positions of shape (m,), ``-1`` for codes not stored and for
+            codes that do not pack (see :func:`pack_codes`).
+        """
+        char_type = np.uint32 if codes.dtype.kind == "U" else np.uint8
+        width = codes.dtype.itemsize // np.dtype(char_type).itemsize
+        chars = np.ascontiguousarray(codes).view(char_type).reshape(-1, width)
+        return _probe_chars(chars, self._keys, self._values, self._shift, self._mask)
 
     def _slot(self, keys: np.ndarray) -> np.ndarray:
         return (keys * _FIBONACCI) >> self._shift
@@ -119,8 +124,11 @@ class CodeIndex:
             return np.zeros(0, dtype=np.int64)
         if not self.packable:
             return self._lookup_text(codes.astype(str))
-        keys, fits = pack_codes(codes)
-        return np.where(fits, self._keys.lookup(np.where(fits, keys, 1)), -1)
+        if codes.dtype.kind not in "US" or codes.dtype.itemsize == 0:
+            codes = codes.astype(str)
+            if codes.dtype.itemsize == 0:
+                return np.full(codes.shape[0], -1, dtype=np.int64)
+        return self._keys.lookup_codes(codes)
 
     def _lookup_text(self, codes: np.ndarray) -> np.ndarray:
         # Fallback for catalogues with long or non-ASCII codes: binary search.
@@ -130,3 +138,49 @@ class CodeIndex:
         )
         found = sorted_codes[position] == codes
         return np.where(found, self._order[position], -1).astype(np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _probe_keys(
+    keys: np.ndarray, table: np.ndarray, values: np.ndarray, shift: Any, mask: Any
+) -> np.ndarray:
+    result = np.empty(keys.shape[0], dtype=np.int64)
+    for k in range(keys.shape[0]):
+        result[k] = _probe_one(keys[k], table, values, shift, mask)
+    return result
+
+
+@numba.njit(cache=True, nogil=True)
+def _probe_chars(
+    chars: np.ndarray, table: np.ndarray, values: np.ndarray, shift: Any, mask: Any
+) -> np.ndarray:
+    """Pack each row of character codes as :func:`pack_codes` does, then probe."""
+    result = np.full(chars.shape[0], -1, dtype=np.int64)
+    width = chars.shape[1]
+    for k in range(chars.shape[0]):
+        fits = width > 0 and chars[k, 0] != 0
+        key = np.uint64(0)
+        for c in range(KEY_BYTES):
+            char = np.uint64(chars[k, c]) if c < width else np.uint64(0)
+            fits = fits and char < 128
+            key = (key << np.uint64(8)) | char
+        for c in range(KEY_BYTES, width):
+            fits = fits and chars[k, c] == 0
+        if fits:
+            result[k] = _probe_one(key, table, values, shift, mask)
+    return result
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _probe_one(
+    key: Any, table: np.ndarray, values: np.ndarray, shift: Any, mask: Any
+) -> int:
+    # Linear probing: walk from the hashed slot to the key (hit) or a hole (miss).
+    slot = (key * _FIBONACCI) >> shift
+    while True:
+        stored = table[slot]
+        if stored == key:
+            return values[slot]
+        if stored == _EMPTY:
+            return -1
+        slot = (slot + np.uint64(1)) & mask

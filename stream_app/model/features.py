@@ -40,7 +40,6 @@ MAX_DISCOUNT = 0.95
 _FACTOR = {name: k for k, name in enumerate(FACTORS)}
 #: Factors with one value per (customer, history item), in EncodedBatch columns.
 HISTORY_FACTORS = ("history", "recency", "order_recency", "order_share")
-_HISTORY_COLUMNS = [_FACTOR[name] for name in HISTORY_FACTORS]
 
 
 @dataclass(frozen=True)
@@ -70,35 +69,6 @@ class EncodedBatch:
     log_budget: np.ndarray
     unknown: list[tuple[str, ...]]
 
-    def weighted_sparse(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """All sparse factor entries, weighted, as ``(flat_index, value)`` arrays."""
-        w = weights
-        history_flat = self.history_row * self.row_width + self.history_item
-        # Column by column: a matmul's summation order varies with the row
-        # count, and one basket must score exactly as it does inside a batch.
-        history = np.zeros(self.history_values.shape[0], dtype=np.float32)
-        for column, factor in enumerate(_HISTORY_COLUMNS):
-            history += w[factor] * self.history_values[:, column]
-        flat_index = np.concatenate(
-            (
-                history_flat,
-                self.rule_flat,
-                self.similarity_flat,
-                self.discount_flat,
-                self.history_rule_flat,
-            )
-        )
-        value = np.concatenate(
-            (
-                history,
-                w[_FACTOR["rules"]] * self.rule_value,
-                w[_FACTOR["similarity"]] * self.similarity_value,
-                w[_FACTOR["discount"]] * self.discount_value,
-                w[_FACTOR["history_rules"]] * self.history_rule_value,
-            )
-        ).astype(np.float32)
-        return flat_index, value
-
 
 def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> EncodedBatch:
     """Turn queries into an :class:`EncodedBatch` without per-item Python loops.
@@ -115,7 +85,7 @@ def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> Encod
     )
     item = catalogue.index_of(codes)
     row = np.repeat(np.arange(n_queries), sizes)
-    unknown = _unknown_per_query(codes, item, sizes)
+    unknown = unknown_per_query(codes, item, sizes)
     basket_row, basket_item = _distinct_in_order(row[item >= 0], item[item >= 0])
     # Rules and similarity read the newest items only: a wholesale basket of a
     # thousand lines would otherwise re-fire every rule of every line per event.
@@ -243,22 +213,19 @@ def factors_at(
     return values.astype(np.float32)
 
 
-def _unknown_per_query(
+def unknown_per_query(
     codes: np.ndarray, item: np.ndarray, sizes: np.ndarray
 ) -> list[tuple[str, ...]]:
+    """The codes whose lookup failed (``item < 0``), grouped by query, in order."""
     unknown: list[tuple[str, ...]] = [()] * sizes.shape[0]
-    if not (item < 0).any():
+    missing = np.flatnonzero(item < 0)
+    if missing.size == 0:
         return unknown
-    for b, part in enumerate(
-        np.split(codes[item < 0], np.cumsum(_counts_unknown(item, sizes))[:-1])
-    ):
-        unknown[b] = tuple(str(c) for c in part)
+    # A loop over the misses only: they are rare, the queries are not.
+    rows = np.repeat(np.arange(sizes.shape[0]), sizes)[missing]
+    for row, code in zip(rows.tolist(), codes[missing].tolist(), strict=True):
+        unknown[row] += (str(code),)
     return unknown
-
-
-def _counts_unknown(item: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    row = np.repeat(np.arange(sizes.shape[0]), sizes)
-    return np.bincount(row[item < 0], minlength=sizes.shape[0])
 
 
 def _distinct_in_order(

@@ -23,6 +23,8 @@ from stream_app.model.types import FACTORS, BasketQuery, CustomerHistory
 
 logger = logging.getLogger(__name__)
 
+SECONDS_PER_DAY = 86_400.0
+
 Progress = Callable[[str], None]
 
 
@@ -42,6 +44,8 @@ class TrainingParams:
         validation_days: Days before the end whose baskets fit the weights.
         max_fit_examples: Cap on fitting examples (memory: each is n_items x 7 floats).
         seed: Seed of the example sample.
+        popularity_half_life_days: Age at which an order counts half in the
+            popularity factor, days; ``None`` counts every order alike.
         scoring: Recency and pair parameters used at scoring time.
     """
 
@@ -55,6 +59,7 @@ class TrainingParams:
     validation_days: int = 28
     max_fit_examples: int = 3000
     seed: int = 0
+    popularity_half_life_days: float | None = None
     scoring: ScoringParams = field(default_factory=ScoringParams)
 
 
@@ -125,8 +130,7 @@ def build_tables(
         )
     )
 
-    n_baskets = baskets.shape[0]
-    popularity = np.log((catalogue.orders + 1.0) / (n_baskets + n_items))
+    popularity = _popularity(clean, item, baskets, params.popularity_half_life_days)
     markdown = np.clip(1.0 - catalogue.prices / catalogue.reference_prices, 0.0, None)
     return ModelTables(
         version=version,
@@ -147,6 +151,40 @@ def build_tables(
             "n_rules_two_item": int((~single).sum()),
         },
     )
+
+
+def _popularity(
+    clean: pd.DataFrame,
+    item: np.ndarray,
+    baskets: Any,
+    half_life_days: float | None,
+) -> np.ndarray:
+    """Log share of orders holding each item, recent orders counting more.
+
+    Args:
+        clean: Cleaned lines, aligned with ``item``.
+        item: Catalogue index of each line, -1 outside the catalogue.
+        baskets: Binary CSR (n_baskets, n_items), rows in sorted invoice order as
+            :func:`basket_matrix` builds them.
+        half_life_days: Order age at which its weight halves; ``None``: all 1.
+
+    Returns:
+        float64 (n_items,): log((weighted orders + 1) / (weighted baskets + n_items)).
+    """
+    n_baskets, n_items = baskets.shape
+    weight = np.ones(n_baskets, dtype=np.float64)
+    if half_life_days is not None and n_baskets:
+        # Each basket's time, in the row order of basket_matrix (sorted invoices).
+        known = item >= 0
+        invoices = clean["invoice"].to_numpy(dtype=str)[known]
+        seconds = to_unix_seconds(clean["invoice_date"])[known]
+        _, row = np.unique(invoices, return_inverse=True)
+        opened = np.full(n_baskets, np.inf)
+        np.minimum.at(opened, row.reshape(-1), seconds)
+        age_days = (opened.max() - opened) / SECONDS_PER_DAY
+        weight = np.exp2(-age_days / half_life_days)
+    orders = baskets.T @ weight
+    return np.log((orders + 1.0) / (weight.sum() + n_items))
 
 
 def _coo(

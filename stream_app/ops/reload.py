@@ -20,6 +20,7 @@ from pathlib import Path
 
 from stream_app.errors import ArtifactError
 from stream_app.model.artifact import MANIFEST, file_sha256
+from stream_app.model.kernel import PARALLEL_MIN_ROWS
 from stream_app.model.scorer import Scorer
 from stream_app.model.types import BasketQuery
 from stream_app.ops.metrics import Metrics, ReloadOutcome
@@ -71,6 +72,9 @@ def smoke_test(scorer: Scorer) -> None:
 
     Checksums prove the files are the ones training wrote; this proves the
     tables also work together (shapes, weights, no NaN) before any event sees them.
+    Scoring them alone and again in a batch big enough for the parallel kernel
+    also compiles both kernels (or loads them from numba's cache) now, not on
+    the first events.
 
     Raises:
         ArtifactError: The model cannot rank, or its probabilities are not in (0, 1].
@@ -81,11 +85,16 @@ def smoke_test(scorer: Scorer) -> None:
     queries = [BasketQuery(basket_codes=[]), BasketQuery(basket_codes=[first_code])]
     try:
         empty, one_item = scorer.recommend(queries, top_n=SMOKE_TOP_N)
+        batch = scorer.recommend(queries * PARALLEL_MIN_ROWS, top_n=SMOKE_TOP_N)
     except Exception as exc:
         raise ArtifactError(
             f"model {scorer.version} fails a smoke query: {exc!r}"
         ) from exc
 
+    if batch != [empty, one_item] * PARALLEL_MIN_ROWS:
+        raise ArtifactError(
+            f"model {scorer.version} ranks a batch differently from single queries"
+        )
     if len(empty.items) != min(SMOKE_TOP_N, scorer.n_items):
         raise ArtifactError(
             f"model {scorer.version} ranked {len(empty.items)} items for an empty "

@@ -19,7 +19,6 @@ logger = logging.getLogger(__name__)
 #: Modules of the product model the adapter calls (written by the model's owner).
 TRAINING_MODULE = "stream_app.model.training"
 SCORER_MODULE = "stream_app.model.scorer"
-FEATURES_MODULE = "stream_app.model.features"
 TYPES_MODULE = "stream_app.model.types"
 #: Factor weight of every factor in the "seed model".
 SEED_WEIGHT = 1.0
@@ -36,7 +35,7 @@ class ProductModel:
 
     Calls ``train_model(lines, TrainingParams(), end=now, ...)`` from
     ``stream_app.model.training``, then scores each batch with
-    ``Scorer.logits(encode_queries(tables, queries))``. The open basket is passed
+    ``Scorer.logits(queries)``. The open basket is passed
     as the query's basket, the customer's history before the cutoff as its
     history and the query's time as its scoring time, which is what the
     streaming worker gives the scorer for a customer's first basket after the
@@ -51,7 +50,6 @@ class ProductModel:
         self.seed = seed
         self.name = "Seed model" if seed else "Product model"
         self._scorer: Any = None
-        self._encode: Any = None
         self._histories: dict[str, Any] = {}
         self._query_type: Any = None
         self._now_seconds = 0.0
@@ -100,7 +98,6 @@ class ProductModel:
         """
         training = _import(TRAINING_MODULE)
         scorer_module = _import(SCORER_MODULE)
-        features = _import(FEATURES_MODULE)
         types = _import(TYPES_MODULE)
         try:
             weights = self._weights(types.FACTORS) if self.seed else None
@@ -110,7 +107,6 @@ class ProductModel:
             raise ProductModelUnavailableError(
                 f"stream_app.model's interface differs from the adapter's: {exc}"
             ) from exc
-        self._encode = features.encode_queries
         self._query_type = types.BasketQuery
         self._now_seconds = data.now_seconds
         logger.info("product model fitted name=%s", self.name)
@@ -142,7 +138,7 @@ class ProductModel:
             for customer, basket, now in zip(customers, revealed, times, strict=True)
         ]
         tables = self._scorer.tables
-        logits = self._scorer.logits(self._encode(tables, queries))
+        logits = self._scorer.logits(queries)
 
         # Score rows are padded past the catalogue; keep the real items only.
         n_items = len(tables.catalogue)

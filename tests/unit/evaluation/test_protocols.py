@@ -88,7 +88,6 @@ def _fake_model(calls: dict[str, Any]) -> dict[str, SimpleNamespace]:
             histories_by_customer=lambda history: {"u1": "history of u1"},
         ),
         product.SCORER_MODULE: SimpleNamespace(Scorer=_FakeScorer),
-        product.FEATURES_MODULE: SimpleNamespace(encode_queries=lambda t, q: q),
         product.TYPES_MODULE: SimpleNamespace(
             FACTORS=("popularity", "history"), BasketQuery=SimpleNamespace
         ),
@@ -194,11 +193,12 @@ def test_product_adapter_scores_at_query_time_with_the_stream_basket_order(
     modules = _fake_model({})
     asked: list[Any] = []
 
-    def encode_queries(tables: Any, queries: Sequence[Any]) -> Sequence[Any]:
-        asked.extend(queries)
-        return queries
+    class _RecordingScorer(_FakeScorer):
+        def logits(self, queries: Sequence[Any]) -> np.ndarray:
+            asked.extend(queries)
+            return super().logits(queries)
 
-    modules[product.FEATURES_MODULE] = SimpleNamespace(encode_queries=encode_queries)
+    modules[product.SCORER_MODULE] = SimpleNamespace(Scorer=_RecordingScorer)
     monkeypatch.setattr(product, "_import", lambda name: modules[name])
     data = build_training_data(temporal_split(shop, CUTOFF).train, CUTOFF)
     method = ProductModel()

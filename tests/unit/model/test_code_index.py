@@ -47,3 +47,20 @@ def test_key_index_survives_collisions() -> None:
     probe = np.concatenate([keys[::-1], keys + np.uint64(1)])
     expected = np.concatenate([np.arange(keys.size)[::-1], np.full(keys.size, -1)])
     assert (index.lookup(probe) == expected).all()
+
+
+def test_compiled_lookup_matches_packing_then_probing() -> None:
+    rng = np.random.default_rng(3)
+    alphabet = np.array(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ£é"))
+    codes = np.array(
+        ["".join(rng.choice(alphabet, size=rng.integers(0, 11))) for _ in range(3000)]
+    )
+    _, fits = pack_codes(codes)
+    catalogue = np.unique(codes[fits][::2])  # half the packable codes are known
+    index = CodeIndex(catalogue)
+    position = {code: k for k, code in enumerate(catalogue.tolist())}
+
+    got = index.lookup(codes)
+
+    assert got.tolist() == [position.get(code, -1) for code in codes.tolist()]
+    assert (got >= 0).sum() > 1000 and (got < 0).sum() > 100

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     batch_window: timedelta = Field(
         timedelta(milliseconds=10), description="Max wait to fill a micro-batch."
     )
+    scoring_threads: int = Field(
+        1,
+        ge=1,
+        description="Threads the compiled scorer may use per batch; Kafka and "
+        "Redis share the worker's machine, so more help only on spare cores.",
+    )
     max_event_bytes: int = Field(64_000, ge=256, description="Largest event accepted.")
     max_items_per_event: int = Field(200, ge=1, description="Most items per event.")
     output_contributions: bool = Field(

@@ -24,7 +24,8 @@ from stream_app.model.types import FACTORS, BasketQuery
 
 SECONDS_PER_DAY = 86_400.0
 #: Rows below which a batch is scored on the calling thread: starting the
-#: parallel workers costs more than a few rows take.
+#: parallel workers costs more than a few rows take. Batches use more than one
+#: thread only after :func:`set_threads`.
 PARALLEL_MIN_ROWS = 8
 
 _W = {name: k for k, name in enumerate(FACTORS)}
@@ -164,6 +165,9 @@ def pack_queries(
     sizes = np.fromiter((len(q.basket_codes) for q in queries), np.int64, n_queries)
     if n_queries == 1:
         codes = np.asarray(queries[0].basket_codes, dtype=str)
+    elif isinstance(queries[0].basket_codes, np.ndarray):
+        # The worker's baskets come as arrays: join them, never iterate them.
+        codes = np.concatenate([np.asarray(q.basket_codes, dtype=str) for q in queries])
     else:
         codes = np.array(
             list(chain.from_iterable(q.basket_codes for q in queries)), dtype=str
@@ -241,6 +245,14 @@ def _pack_discounts(
     return _offsets(sizes), item, value
 
 
+def set_threads(threads: int) -> int:
+    """Let batches of the calling thread use up to ``threads`` cores; returns the
+    number granted (at most the cores numba found)."""
+    granted = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(granted)
+    return granted
+
+
 def score_rows(
     model: KernelModel,
     batch: KernelBatch,
@@ -261,7 +273,7 @@ def score_rows(
         best: float32 (B, N), overwritten with their logits (``-inf`` if none).
         mask_history: Exclude the customer's past items too.
     """
-    if logits.shape[0] >= PARALLEL_MIN_ROWS:
+    if logits.shape[0] >= PARALLEL_MIN_ROWS and numba.get_num_threads() > 1:
         _score_parallel(model, batch, logits, top, best, mask_history)
     else:
         _score_serial(model, batch, logits, top, best, mask_history)

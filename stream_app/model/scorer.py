@@ -112,18 +112,22 @@ class Scorer:
 
         results = []
         for b, count in enumerate(counts):
+            ranks = range(1, count + 1)
+            row_contributions: Sequence[dict[str, float] | None] = (
+                [None] * count
+                if explained is None
+                else [dict(zip(FACTORS, c, strict=True)) for c in explained[b][:count]]
+            )
             items = tuple(
-                RecommendedItem(
-                    rank=r + 1,
-                    stock_code=codes[b][r],
-                    description=descriptions[b][r],
-                    price=prices[b][r],
-                    probability=probabilities[b][r],
-                    contributions=None
-                    if explained is None
-                    else dict(zip(FACTORS, explained[b][r], strict=True)),
+                map(
+                    RecommendedItem,
+                    ranks,
+                    codes[b][:count],
+                    descriptions[b][:count],
+                    prices[b][:count],
+                    probabilities[b][:count],
+                    row_contributions,
                 )
-                for r in range(count)
             )
             results.append(Recommendation(items=items, unknown_codes=unknown[b]))
         return results

@@ -15,7 +15,12 @@ import pandas as pd
 from stream_app.data.history import customer_history, to_unix_seconds
 from stream_app.model.artifact import HistoryTable, ModelTables, ScoringParams
 from stream_app.model.catalogue import build_catalogue
-from stream_app.model.fitting import FitResult, fit_conditional_logit
+from stream_app.model.fitting import (
+    FitResult,
+    RankingFit,
+    fit_conditional_logit,
+    refine_for_top_k,
+)
 from stream_app.model.rules import basket_matrix, mine_rules, strongest_per_antecedent
 from stream_app.model.sparse_rows import SparseRows
 from stream_app.model.text import description_neighbours
@@ -46,6 +51,8 @@ class TrainingParams:
         seed: Seed of the example sample.
         popularity_half_life_days: Age at which an order counts half in the
             popularity factor, days; ``None`` counts every order alike.
+        ranking_k: List length the likelihood weights are then refined for.
+        ranking_rounds: Rounds of that refinement (0 keeps the likelihood ones).
         scoring: Recency and pair parameters used at scoring time.
     """
 
@@ -60,6 +67,8 @@ class TrainingParams:
     max_fit_examples: int = 3000
     seed: int = 0
     popularity_half_life_days: float | None = None
+    ranking_k: int = 10
+    ranking_rounds: int = 3
     scoring: ScoringParams = field(default_factory=ScoringParams)
 
 
@@ -71,6 +80,7 @@ class TrainedModel:
     history: HistoryTable
     manifest: dict[str, Any]
     fit: FitResult | None
+    ranking: RankingFit | None = None
 
 
 def build_tables(
@@ -309,12 +319,13 @@ def train_model(
     version = _version(data_checksum, params, end)
 
     fit: FitResult | None = None
+    ranking: RankingFit | None = None
     weights = np.ones(len(FACTORS), dtype=np.float32)
     if fit_weights:
         split = end - pd.Timedelta(days=params.validation_days)
         say(f"fitting weights on baskets from {split.date()} to {end.date()}")
-        fit = _fit_on_split(clean, params, split, end)
-        weights = fit.weights
+        fit, ranking = _fit_on_split(clean, params, split, end)
+        weights = fit.weights if ranking is None else ranking.weights
 
     say(f"building the model on {len(clean):,} lines up to {end.date()}")
     tables = build_tables(clean, params, version=version, weights=weights)
@@ -336,16 +347,37 @@ def train_model(
             "log_likelihood_unit_weights": fit.baseline_log_likelihood,
             "iterations": fit.iterations,
             "converged": fit.converged,
+            **_ranking_manifest(ranking, params.ranking_k),
         },
     }
     return TrainedModel(
-        tables=tables, history=history_table(clean), manifest=manifest, fit=fit
+        tables=tables,
+        history=history_table(clean),
+        manifest=manifest,
+        fit=fit,
+        ranking=ranking,
     )
+
+
+def _ranking_manifest(ranking: RankingFit | None, k: int) -> dict[str, Any]:
+    """Manifest fields of the top-K refinement (none when it was not run)."""
+    if ranking is None:
+        return {}
+    return {
+        f"recall_plus_ndcg_at_{k}_likelihood_weights": ranking.start_objective,
+        f"recall_plus_ndcg_at_{k}_refined": ranking.objective,
+        "ranking_rounds": ranking.rounds,
+    }
 
 
 def _fit_on_split(
     clean: pd.DataFrame, params: TrainingParams, split: pd.Timestamp, end: pd.Timestamp
-) -> FitResult:
+) -> tuple[FitResult, RankingFit | None]:
+    """Fit the weights on the baskets of ``[split, end)``, tables built before it.
+
+    Returns:
+        The likelihood fit, and its top-K refinement (``None`` with 0 rounds).
+    """
     from stream_app.model.features import encode_queries
     from stream_app.model.scorer import Scorer
 
@@ -368,7 +400,24 @@ def _fit_on_split(
         target[row, item[item >= 0]] = True
     usable = (target & candidate).any(axis=1)
     logger.info("fitting examples=%d usable=%d", len(examples), int(usable.sum()))
-    return fit_conditional_logit(factors[usable], candidate[usable], target[usable])
+    factors, candidate, target = factors[usable], candidate[usable], target[usable]
+    fit = fit_conditional_logit(factors, candidate, target)
+    if params.ranking_rounds <= 0:
+        return fit, None
+
+    # Recall counts every item the shopper bought, as the evaluation does:
+    # items outside the catalogue can only be missed.
+    sizes = np.array([len(e.target_codes) for e in examples])[usable]
+    ranking = refine_for_top_k(
+        factors,
+        candidate,
+        target,
+        sizes,
+        fit.weights,
+        k=params.ranking_k,
+        max_rounds=params.ranking_rounds,
+    )
+    return fit, ranking
 
 
 def _version(data_checksum: str, params: TrainingParams, end: pd.Timestamp) -> str:

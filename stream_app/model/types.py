@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -53,24 +54,27 @@ class BasketQuery:
     """One request to the scorer: a customer (maybe unknown) and an open basket.
 
     Attributes:
-        basket_codes: Stock codes currently in the basket (unknown ones are ignored
-            and reported).
+        basket_codes: Stock codes currently in the basket, oldest first, as a
+            sequence or a str array (unknown ones are ignored and reported).
         history: The customer's history; ``None`` for an anonymous shopper.
         now: Scoring time, unix seconds; recency is measured up to it.
         budget: Budget per item in pounds, or ``None`` to use the basket's prices.
         discounts: Discount percentage (0-100) per stock code, for this request.
     """
 
-    basket_codes: Sequence[str]
+    basket_codes: Sequence[str] | np.ndarray
     history: CustomerHistory | None = None
     now: float = 0.0
     budget: float | None = None
     discounts: Mapping[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class RecommendedItem:
-    """One ranked item of a recommendation."""
+class RecommendedItem(NamedTuple):
+    """One ranked item of a recommendation.
+
+    A named tuple rather than a dataclass: the worker builds ten per event, and
+    a tuple is built several times faster than a frozen dataclass.
+    """
 
     rank: int
     stock_code: str

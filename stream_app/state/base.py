@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stream_app.model.types import CustomerHistory
-from stream_app.streaming.events import BasketEvent
+from stream_app.streaming.events import BasketEvent, EventType
 
 
 class ApplyStatus(str, enum.Enum):
@@ -102,6 +102,27 @@ class StateStore(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release connections; the default has none."""
+
+
+def change_basket(units: dict[str, int], event: BasketEvent) -> None:
+    """Apply an add or remove event to a basket's units per code, in place.
+
+    The mapping's order is the basket order: a code enters at the end when
+    added and leaves when its units reach zero (a later add puts it at the end
+    again), as the Redis script keeps it. Checkouts are not handled here.
+    """
+    if event.event_type is EventType.ITEM_ADDED:
+        for item in event.items:
+            units[item.stock_code] = units.get(item.stock_code, 0) + item.quantity
+    elif event.event_type is EventType.ITEM_REMOVED:
+        for item in event.items:
+            left = units.get(item.stock_code, 0) - item.quantity
+            if left > 0:
+                units[item.stock_code] = left
+            else:
+                units.pop(item.stock_code, None)
+    else:
+        raise ValueError(f"change_basket does not apply {event.event_type.value}")
 
 
 def basket_arrays(contents: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:

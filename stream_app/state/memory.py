@@ -17,6 +17,7 @@ from stream_app.state.base import (
     EventState,
     StateStore,
     basket_arrays,
+    change_basket,
 )
 from stream_app.streaming.events import BasketEvent, EventType
 
@@ -111,22 +112,12 @@ class InMemoryStateStore(StateStore):
         basket = self._baskets.get(basket_key)
         if basket is None or basket.expires_at <= now:
             basket = self._baskets[basket_key] = _Basket()
-        if event.event_type is EventType.ITEM_ADDED:
-            for item in event.items:
-                units = basket.units.get(item.stock_code, 0) + item.quantity
-                basket.units[item.stock_code] = units
-        elif event.event_type is EventType.ITEM_REMOVED:
-            for item in event.items:
-                units = basket.units.get(item.stock_code, 0) - item.quantity
-                if units > 0:
-                    basket.units[item.stock_code] = units
-                else:
-                    basket.units.pop(item.stock_code, None)
-        else:
+        if event.event_type is EventType.CHECKOUT:
             self._checkout(event, basket)
             del self._baskets[basket_key]
             self._closed[basket_key] = now + self._seen_ttl_s
             return
+        change_basket(basket.units, event)
         basket.expires_at = now + self._basket_ttl_s
 
     def _checkout(self, event: BasketEvent, basket: _Basket) -> None:

@@ -25,7 +25,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from stream_app.errors import StateError
 from stream_app.model.types import CustomerHistory
 from stream_app.settings import Settings
-from stream_app.state.base import ApplyStatus, EventState, StateStore
+from stream_app.state.base import (
+    ApplyStatus,
+    EventState,
+    StateStore,
+    basket_arrays,
+    change_basket,
+)
 from stream_app.state.keys import KeyLayout
 from stream_app.state.scripts import APPLY_EVENT, APPLY_EVENT_SHA
 from stream_app.streaming.events import BasketEvent, EventType
@@ -39,8 +45,6 @@ CONNECT_TIMEOUT_S = 2.0
 #: Server replies that clear up by themselves (memory, loading, failover).
 _RETRIABLE_REPLIES = ("OOM", "BUSY", "LOADING", "TRYAGAIN", "CLUSTERDOWN", "READONLY")
 _STATUS = {status.value.encode(): status for status in ApplyStatus}
-_NO_CODES = np.zeros(0, dtype="U1")
-_NO_UNITS = np.zeros(0, dtype=np.int64)
 
 
 def connect(settings: Settings) -> aioredis.Redis:
@@ -94,19 +98,33 @@ class RedisStateStore(StateStore):
         """Apply events in order in one round trip; see :class:`StateStore`."""
         if not events:
             return []
+        keys = [self._layout.event_keys(event) for event in events]
         snapshot_of = _history_snapshots(events)
+        whole = _whole_baskets(keys)
         if not self._script_loaded:
             await self._call(self._client.script_load(APPLY_EVENT))
             self._script_loaded = True
         try:
-            replies = await self._run_scripts(events, snapshot_of)
+            replies = await self._run_scripts(events, keys, snapshot_of, whole)
         except NoScriptError:
             # The server lost its script cache (restart, SCRIPT FLUSH): no script
             # ran, so load it and run the batch once more.
             logger.warning("state script missing on server; loading it and retrying")
             await self._call(self._client.script_load(APPLY_EVENT))
-            replies = await self._run_scripts(events, snapshot_of)
-        return _states(events, replies, snapshot_of)
+            replies = await self._run_scripts(events, keys, snapshot_of, whole)
+
+        baskets, drifted = _baskets(events, keys, replies, whole)
+        if drifted:
+            # Someone else changed a basket within the batch (two workers on one
+            # partition during a rebalance): read what Redis holds now instead.
+            logger.warning(
+                "basket changed outside this batch; re-reading it events=%d",
+                len(drifted),
+            )
+            current = await self._read_baskets([keys[i] for i in drifted])
+            for index, basket in zip(drifted, current, strict=True):
+                baskets[index] = basket
+        return _states(events, replies, snapshot_of, baskets)
 
     async def history(self, customer_id: str) -> CustomerHistory:
         """Return one customer's purchase history (empty if unknown)."""
@@ -119,7 +137,11 @@ class RedisStateStore(StateStore):
         await self._client.aclose()
 
     async def _run_scripts(
-        self, events: Sequence[BasketEvent], snapshot_of: list[int]
+        self,
+        events: Sequence[BasketEvent],
+        keys: Sequence[tuple[str, ...]],
+        snapshot_of: list[int],
+        whole: list[bool],
     ) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
         for index, event in enumerate(events):
@@ -130,12 +152,28 @@ class RedisStateStore(StateStore):
                 self._basket_ttl_ms,
                 "0" if event.customer_id is None else "1",
                 "1" if snapshot_of[index] == index else "0",
+                "1" if whole[index] else "0",
             ]
             for item in event.items:
                 args.extend((item.stock_code, str(item.quantity)))
-            pipe.evalsha(APPLY_EVENT_SHA, 5, *self._layout.event_keys(event), *args)
+            pipe.evalsha(APPLY_EVENT_SHA, 5, *keys[index], *args)
         result: list[Any] = await self._call(pipe.execute())
         return result
+
+    async def _read_baskets(
+        self, keys: Sequence[tuple[str, ...]]
+    ) -> list[dict[str, int]]:
+        pipe = self._client.pipeline(transaction=False)
+        for _, basket, order, _, _ in keys:
+            pipe.lrange(order, 0, -1)
+            pipe.hgetall(basket)
+        replies = await self._call(pipe.execute())
+        baskets = []
+        for order, units in zip(replies[0::2], replies[1::2], strict=True):
+            baskets.append(
+                {code.decode(): int(units[code]) for code in order if code in units}
+            )
+        return baskets
 
     async def _call(self, pending: Any) -> Any:
         try:
@@ -171,8 +209,60 @@ def _history_snapshots(events: Sequence[BasketEvent]) -> list[int]:
     return snapshot_of
 
 
+def _whole_baskets(keys: Sequence[tuple[str, ...]]) -> list[bool]:
+    """Per event, whether its script returns the whole basket.
+
+    Only the first event of each basket in a batch does; the baskets after the
+    later ones are derived from it (see :func:`_baskets`). A wholesale invoice
+    of a thousand lines would otherwise send its growing basket back on every
+    one of its events.
+    """
+    seen: set[str] = set()
+    whole = []
+    for event_keys in keys:
+        basket = event_keys[1]
+        whole.append(basket not in seen)
+        seen.add(basket)
+    return whole
+
+
+def _baskets(
+    events: Sequence[BasketEvent],
+    keys: Sequence[tuple[str, ...]],
+    replies: list[Any],
+    whole: list[bool],
+) -> tuple[list[dict[str, int]], list[int]]:
+    """The basket after each event, and the events whose derivation drifted.
+
+    A derived basket is the previous one with the event applied if the script
+    applied it; the script's count of distinct codes checks it.
+    """
+    current: dict[str, dict[str, int]] = {}
+    baskets: list[dict[str, int]] = []
+    drifted: list[int] = []
+    for index, (event, reply) in enumerate(zip(events, replies, strict=True)):
+        key = keys[index][1]
+        if whole[index]:
+            basket = _parse_basket(reply[1])
+        else:
+            basket = dict(current[key])
+            if _STATUS[reply[0]] is ApplyStatus.APPLIED:
+                if event.event_type is EventType.CHECKOUT:
+                    basket = {}
+                else:
+                    change_basket(basket, event)
+            if len(basket) != int(reply[1]):
+                drifted.append(index)
+        current[key] = basket
+        baskets.append(basket)
+    return baskets, drifted
+
+
 def _states(
-    events: Sequence[BasketEvent], replies: list[Any], snapshot_of: list[int]
+    events: Sequence[BasketEvent],
+    replies: list[Any],
+    snapshot_of: list[int],
+    baskets: list[dict[str, int]],
 ) -> list[EventState]:
     histories: dict[int, CustomerHistory] = {
         index: parse_history(reply[2])
@@ -181,20 +271,19 @@ def _states(
     }
     states = []
     for index, reply in enumerate(replies):
-        codes, units = _parse_basket(reply[1])
+        codes, units = basket_arrays(baskets[index])
         snapshot = snapshot_of[index]
         history = histories[snapshot] if snapshot >= 0 else None
         states.append(EventState(_STATUS[reply[0]], codes, units, history))
     return states
 
 
-def _parse_basket(flat: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    if not flat:
-        return _NO_CODES, _NO_UNITS
-    # The script returns the basket in first-added order; keep it.
-    codes = np.char.decode(np.array(flat[0::2], dtype=bytes), "utf-8")
-    units = np.array(flat[1::2], dtype=bytes).astype(np.int64)
-    return codes, units
+def _parse_basket(flat: list[bytes]) -> dict[str, int]:
+    # The script returns the basket in first-added order; a dict keeps it.
+    return {
+        code.decode(): int(units)
+        for code, units in zip(flat[0::2], flat[1::2], strict=True)
+    }
 
 
 def parse_history(flat: list[bytes] | None) -> CustomerHistory:

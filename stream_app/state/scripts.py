@@ -7,13 +7,15 @@ import hashlib
 #: KEYS: seen, basket, basket order, closed, history (one hash tag, see
 #: ``state.keys``).
 #: ARGV: event type, timestamp (unix seconds, text), seen ttl (ms), basket ttl
-#: (ms), has customer (0/1), return history (0/1), then code, units pairs.
-#: Returns {status, basket as flat code/units pairs in first-added order,
-#: history as flat HGETALL or nil}.
+#: (ms), has customer (0/1), return history (0/1), return basket (0/1), then
+#: code, units pairs.
+#: Returns {status, basket, history as flat HGETALL or nil}, where basket is the
+#: basket as flat code/units pairs in first-added order when asked for, else its
+#: number of distinct codes (the caller derives it from an earlier reply).
 APPLY_EVENT = """
 local seen, basket, order, closed, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local kind, ts, seen_ttl, basket_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local FIRST_ITEM = 7
+local FIRST_ITEM = 8
 -- HMGET takes at most this many fields at once (Lua's unpack limit is higher)
 local CHUNK = 1000
 local status = 'applied'
@@ -76,20 +78,23 @@ else
   redis.call('SET', closed, ts, 'PX', seen_ttl)
 end
 
--- the basket in the order its items were first added: O(items), no sort
-local codes = redis.call('LRANGE', order, 0, -1)
-local ordered = {}
-for start = 1, #codes, CHUNK do
-  local stop = math.min(start + CHUNK - 1, #codes)
-  local units = redis.call('HMGET', basket, unpack(codes, start, stop))
-  for j = 1, stop - start + 1 do
-    if units[j] then
-      ordered[#ordered + 1] = codes[start + j - 1]
-      ordered[#ordered + 1] = units[j]
+local result = {status, redis.call('HLEN', basket)}
+if ARGV[7] == '1' then
+  -- the basket in the order its items were first added: O(items), no sort
+  local codes = redis.call('LRANGE', order, 0, -1)
+  local ordered = {}
+  for start = 1, #codes, CHUNK do
+    local stop = math.min(start + CHUNK - 1, #codes)
+    local units = redis.call('HMGET', basket, unpack(codes, start, stop))
+    for j = 1, stop - start + 1 do
+      if units[j] then
+        ordered[#ordered + 1] = codes[start + j - 1]
+        ordered[#ordered + 1] = units[j]
+      end
     end
   end
+  result[2] = ordered
 end
-local result = {status, ordered}
 if ARGV[6] == '1' then
   result[3] = redis.call('HGETALL', history)
 end

@@ -28,6 +28,7 @@ def run_worker(args: argparse.Namespace) -> int:
     import faust
     import redis
 
+    from stream_app.model.kernel import set_threads
     from stream_app.ops import (
         Metrics,
         ModelHolder,
@@ -43,8 +44,14 @@ def run_worker(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     artifact = Path(args.artifact) if args.artifact else settings.artifact_dir
+    threads = set_threads(settings.scoring_threads)
     holder = ModelHolder.load(artifact, recommend_repeats=settings.recommend_repeats)
-    logger.info("model loaded version=%s artifact=%s", holder.version, artifact)
+    logger.info(
+        "model loaded version=%s artifact=%s scoring_threads=%d",
+        holder.version,
+        artifact,
+        threads,
+    )
     _wait_for("redis", lambda: _check_redis(settings, redis))
     # Faust subscribes to a missing topic silently and would then idle until
     # its metadata refresh; create every topic first.

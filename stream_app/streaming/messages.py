@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import orjson
+
 from stream_app.model.types import Recommendation
 from stream_app.streaming.events import BasketEvent
 
@@ -128,8 +130,14 @@ def recommendation_document(
 
 
 def encode_document(document: dict[str, Any]) -> bytes:
-    """Return compact UTF-8 JSON bytes of a document."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    """Return compact UTF-8 JSON bytes of a document.
+
+    orjson writes the same compact UTF-8 JSON as ``json.dumps`` with
+    ``(",", ":")`` separators and ``ensure_ascii=False`` (exponents aside:
+    ``1e-7``, not ``1e-07``), several times faster; the worker encodes one
+    document per event.
+    """
+    return orjson.dumps(document)
 
 
 def dead_letter_headers(

@@ -234,7 +234,7 @@ class BatchProcessor:
     ) -> list[Recommendation]:
         queries = [
             BasketQuery(
-                basket_codes=state.basket_codes.tolist(),
+                basket_codes=state.basket_codes,
                 history=state.history,
                 now=event.timestamp,
                 budget=event.budget,

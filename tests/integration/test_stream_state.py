@@ -87,3 +87,31 @@ async def test_unreachable_redis_raises_retriable_state_error(
         await store.apply([event("e1", ADD, (("A", 1),))])
     await store.close()
     assert caught.value.retriable
+
+
+async def test_a_basket_changed_outside_the_batch_is_read_again(
+    store: RedisStateStore, settings: Settings
+) -> None:
+    from state.contract import ADD, event
+
+    from stream_app.state import redis as redis_store
+
+    first, second = event("d1", ADD, (("A", 1),)), event("d2", ADD, (("B", 2),))
+    await store.apply([first])
+    # Another writer adds C to the basket while this batch is in flight: the
+    # second script's count (3 codes) disagrees with the derived basket (A, B).
+    layout = KeyLayout(settings.redis_key_prefix)
+    keys = [layout.event_keys(first), layout.event_keys(second)]
+    replies = [[b"applied", [b"A", b"1"]], [b"applied", 3]]
+    baskets, drifted = redis_store._baskets(
+        [first, second], keys, replies, [True, False]
+    )
+    assert baskets == [{"A": 1}, {"A": 1, "B": 2}]
+    assert drifted == [1]
+
+    client = connect(settings)
+    _, basket, order, _, _ = keys[1]
+    await client.rpush(order, "C")
+    await client.hset(basket, "C", 4)
+    await client.aclose()
+    assert await store._read_baskets([keys[1]]) == [{"A": 1, "C": 4}]

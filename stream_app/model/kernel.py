@@ -248,7 +248,8 @@ def _pack_discounts(
 def set_threads(threads: int) -> int:
     """Let batches of the calling thread use up to ``threads`` cores; returns the
     number granted (at most the cores numba found)."""
-    granted = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+    cores: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    granted = max(1, min(threads, cores))
     numba.set_num_threads(granted)
     return granted
 

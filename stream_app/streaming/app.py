@@ -154,6 +154,8 @@ class StreamWorker:
                 self.batches_done += 1
         finally:
             logger.info("agent stopping stats=%s", self.processor.stats)
+            # The agent is the store's only user: close its connections now.
+            await self.processor.store.close()
 
     async def handle(self, events: Sequence[Any]) -> None:
         """Process one batch of Faust events and deliver everything it produces."""

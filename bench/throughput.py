@@ -8,6 +8,10 @@ Phases, all on fresh per-run topics, consumer groups and Redis key prefixes:
 1. pre-fill: real invoices replayed as basket-update events into a 4-partition
    input topic, once; every saturation phase reads that same topic;
 2. limit: a bare aiokafka consume-decode-produce loop (no state, no model);
+   then the Faust ceiling: the worker's own Faust plumbing (``StreamWorker``,
+   ``take_events``, held offsets, batched publish) with a pass-through
+   processor (``faust_ceiling.py``), on the same topic: what the worker could
+   reach if state and scoring were free;
 3. round trips: a worker whose Redis connection goes through a counting relay;
 4. scale-out: two workers in one consumer group; the same events are produced
    once the group is stable (see ``measure_scale_out``);
@@ -69,6 +73,8 @@ ROUND_TRIP_EVENTS = 10_000
 #: Offered loads of the latency phases: a fixed one, and a share of saturation.
 FIXED_LOAD_PER_S = 1_000
 SATURATION_SHARE = 0.5
+#: The pass-through Faust worker of the ceiling phase.
+FAUST_CEILING_SCRIPT = Path(__file__).resolve().parent / "faust_ceiling.py"
 #: Length of each paced phase, and the start of it left out as warm-up, seconds.
 PACED_SECONDS = 20.0
 PACED_WARMUP_S = 2.0
@@ -184,6 +190,36 @@ async def measure_limit(settings: Settings, source: str) -> dict[str, Any]:
     outputs = await read_outputs(settings, sink, done)
     rates = steady_rate([o.timestamp_ms for o in outputs])
     return {"events": done, "loop_seconds": seconds, "rate_per_s": rates}
+
+
+async def measure_faust_ceiling(
+    settings: Settings, source: str, log_dir: Path
+) -> dict[str, Any]:
+    """The worker's Faust plumbing with a pass-through processor, same topic."""
+    ceiling = settings.model_copy(update={"input_topic": source})
+    await create_topics(ceiling, [ceiling.output_topic], LOG_APPEND_TIME)
+    worker = start_worker(
+        ceiling, "faust-ceiling", log_dir, command=(str(FAUST_CEILING_SCRIPT),)
+    )
+    try:
+        answered = await wait_for_records(
+            ceiling,
+            ceiling.output_topic,
+            SATURATION_EVENTS,
+            SATURATION_TIMEOUT_S,
+            say,
+            "faust ceiling",
+            alive=worker.alive,
+        )
+        cpu_ms = cpu_seconds(worker.pid) * MS_PER_S / max(answered, 1)
+    finally:
+        await asyncio.to_thread(stop_worker, worker)
+    outputs = await read_outputs(ceiling, ceiling.output_topic, answered)
+    return {
+        "events_answered": answered,
+        "cpu_ms_per_event": cpu_ms,
+        "rate_per_s": steady_rate([o.timestamp_ms for o in outputs]),
+    }
 
 
 async def measure_round_trips(
@@ -485,13 +521,14 @@ def plot(results: dict[str, Any], path: Path) -> None:
     cdf.grid(True, which="both", alpha=0.3)
     cdf.legend(fontsize=8, loc="lower right")
 
-    names = ["bare loop (limit)", "1 worker", "2 workers"]
+    names = ["bare loop (limit)", "Faust alone", "1 worker", "2 workers"]
     rates = [
         results["limit"]["rate_per_s"]["steady"],
+        results["faust_ceiling"]["rate_per_s"]["steady"],
         results["worker"]["saturation"]["rate_per_s"]["steady"],
         results["scale_out"]["rate_per_s"]["steady"],
     ]
-    bars.bar(names, rates, color=["#888888", "#1f77b4", "#2ca02c"])
+    bars.bar(names, rates, color=["#888888", "#bbbbbb", "#1f77b4", "#2ca02c"])
     for index, rate in enumerate(rates):
         bars.text(index, rate, f"{rate:,.0f}", ha="center", va="bottom")
     bars.set_ylabel("events/s at saturation (steady middle 80%)")
@@ -544,6 +581,13 @@ async def run(out: Path, *, keep: bool) -> int:
         )
         say(f"  limit: {results['limit']['rate_per_s']['steady']:,.0f} events/s")
 
+        say("faust ceiling: the worker's Faust plumbing, no state, no model")
+        results["faust_ceiling"] = await measure_faust_ceiling(
+            run_settings(base, run_id, "ceiling"), source, log_dir
+        )
+        ceiling_rate = results["faust_ceiling"]["rate_per_s"]["steady"]
+        say(f"  faust ceiling: {ceiling_rate:,.0f} events/s")
+
         say(
             f"round trips: worker behind a counting Redis relay, "
             f"{ROUND_TRIP_EVENTS:,} events"
@@ -593,8 +637,16 @@ def print_summary(results: dict[str, Any], out: Path) -> None:
     one = results["worker"]["saturation"]["rate_per_s"]["steady"]
     two = results["scale_out"]["rate_per_s"]["steady"]
     print()
+    ceiling = results["faust_ceiling"]["rate_per_s"]["steady"]
     print(f"bare loop (limit): {limit:,.0f} events/s")
-    print(f"1 worker: {one:,.0f} events/s ({one / limit:.0%} of the limit)")
+    print(
+        f"Faust plumbing alone (no state, no model): {ceiling:,.0f} events/s "
+        f"({ceiling / limit:.0%} of the limit)"
+    )
+    print(
+        f"1 worker: {one:,.0f} events/s ({one / limit:.0%} of the limit, "
+        f"{one / ceiling:.0%} of the Faust ceiling)"
+    )
     print(f"2 workers: {two:,.0f} events/s ({two / one:.2f}x one worker)")
     for label, summary in results["worker"]["latency"].items():
         print(

@@ -6,12 +6,13 @@ import os
 import re
 import socket
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from stream_app.settings import Settings
-from stream_app.streaming.launcher import spawn_worker
+from stream_app.streaming.launcher import WORKER_COMMAND, spawn_worker
 from stream_app.streaming.launcher import stop_worker as stop_process
 
 #: How long a SIGTERM'd worker may take to leave before it is killed, in seconds.
@@ -48,7 +49,12 @@ def free_port() -> int:
 
 
 def start_worker(
-    settings: Settings, name: str, log_dir: Path, *, redis_url: str | None = None
+    settings: Settings,
+    name: str,
+    log_dir: Path,
+    *,
+    redis_url: str | None = None,
+    command: Sequence[str] = WORKER_COMMAND,
 ) -> WorkerProcess:
     """Start ``python -m stream_app.cli worker`` on the topics/group/prefix given.
 
@@ -58,6 +64,7 @@ def start_worker(
         log_dir: Folder of the worker's log.
         redis_url: Redis the worker talks to, when not ``settings.redis_url``
             (e.g. a counting relay).
+        command: Python arguments of the process (default the product's worker).
     """
     log_path = log_dir / f"{name}.log"
     run_settings = settings.model_copy(
@@ -66,6 +73,7 @@ def start_worker(
     process = spawn_worker(
         run_settings,
         log_path,
+        command,
         STREAM_APP_WEB_HOST="127.0.0.1",
         STREAM_APP_WEB_PORT=str(free_port()),
         STREAM_APP_LOG_LEVEL="INFO",

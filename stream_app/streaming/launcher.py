@@ -6,14 +6,21 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 from stream_app.settings import Settings
 
+#: What a worker process runs: ``python -m stream_app.cli worker``.
+WORKER_COMMAND = ("-m", "stream_app.cli", "worker")
+
 
 def spawn_worker(
-    settings: Settings, log_path: Path, **overrides: str
+    settings: Settings,
+    log_path: Path,
+    command: Sequence[str] = WORKER_COMMAND,
+    **overrides: str,
 ) -> subprocess.Popen[bytes]:
     """Start a worker that runs with ``settings`` (plus raw variable overrides).
 
@@ -23,6 +30,7 @@ def spawn_worker(
     Args:
         settings: Everything the worker should use; passed as ``STREAM_APP_*``.
         log_path: File that receives the worker's stdout and stderr.
+        command: Arguments of the Python interpreter (benchmarks run probes).
         **overrides: Extra environment variables, e.g.
             ``STREAM_APP_WEB_PORT="0"``; they win over ``settings``.
 
@@ -33,7 +41,7 @@ def spawn_worker(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "stream_app.cli", "worker"],
+            [sys.executable, *command],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,

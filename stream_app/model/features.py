@@ -2,7 +2,8 @@
 
 Factors (weights are fitted, see :mod:`stream_app.model.fitting`):
 
-- popularity: log share of orders containing the item;
+- popularity: log share of orders containing the item, each order weighted
+  2^(-age / 7 days) at the end of training (what sells now);
 - history: log(1 + orders of the item by this customer);
 - rules: sum of confidence * log(1 + lift) over rules fired by the basket;
 - price: -(log price - log budget)^2, budget from the query, else the basket's,

@@ -194,9 +194,9 @@ def refine_for_top_k(
 
     best = start.copy()
     best_value = start_value = objective(best)
-    rounds = 0
-    for rounds in range(1, max_rounds + 1):
-        improved = False
+    rounds, improved = 0, True
+    while improved and rounds < max_rounds:
+        rounds, improved = rounds + 1, False
         for factor in range(n_factors):
             for value in _trial_values(best[factor], scale[factor]):
                 trial = best.copy()
@@ -204,8 +204,6 @@ def refine_for_top_k(
                 trial_value = objective(trial)
                 if trial_value > best_value + SEARCH_TOLERANCE:
                     best, best_value, improved = trial, trial_value, True
-        if not improved:
-            break
     logger.info(
         "weights refined for top-%d examples=%d rounds=%d objective=%.4f start=%.4f",
         k,

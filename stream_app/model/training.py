@@ -66,7 +66,7 @@ class TrainingParams:
     validation_days: int = 28
     max_fit_examples: int = 3000
     seed: int = 0
-    popularity_half_life_days: float | None = None
+    popularity_half_life_days: float | None = 7.0
     ranking_k: int = 10
     ranking_rounds: int = 3
     scoring: ScoringParams = field(default_factory=ScoringParams)

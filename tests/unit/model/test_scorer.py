@@ -18,8 +18,14 @@ from stream_app.model.training import (
 from stream_app.model.types import FACTORS, BasketQuery, CustomerHistory
 
 DAY = 86_400.0
+# Every order counts alike in popularity here, so shares are countable by hand.
 PARAMS = TrainingParams(
-    min_orders=1, min_customers=0, min_support=0.1, min_confidence=0.1, neighbours=3
+    min_orders=1,
+    min_customers=0,
+    min_support=0.1,
+    min_confidence=0.1,
+    neighbours=3,
+    popularity_half_life_days=None,
 )
 
 

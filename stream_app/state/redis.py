@@ -1,10 +1,11 @@
 """Redis state store: one pipelined round trip of Lua scripts per batch of events.
 
-Each event runs :data:`stream_app.state.scripts.APPLY_EVENT` on the keys of its
-shopper (layout in :mod:`stream_app.state.keys`): the change and the record of
-the event id are atomic, so re-applying a batch after a failure changes nothing
-twice. See :mod:`stream_app.state.base` for the semantics and the ordering rule
-for late events.
+Each shopper's events in a batch run as one call of
+:data:`stream_app.state.scripts.APPLY_EVENTS` on that shopper's keys (layout in
+:mod:`stream_app.state.keys`): each change and the record of its event id are
+atomic, so re-applying a batch after a failure changes nothing twice. See
+:mod:`stream_app.state.base` for the semantics and the ordering rule for late
+events.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from stream_app.state.base import (
     change_basket,
 )
 from stream_app.state.keys import KeyLayout
-from stream_app.state.scripts import APPLY_EVENT, APPLY_EVENT_SHA
+from stream_app.state.scripts import APPLY_EVENTS, APPLY_EVENTS_SHA
 from stream_app.streaming.events import BasketEvent, EventType
 
 logger = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class RedisStateStore(StateStore):
         snapshot_of = _history_snapshots(events)
         whole = _whole_baskets(keys)
         if not self._script_loaded:
-            await self._call(self._client.script_load(APPLY_EVENT))
+            await self._call(self._client.script_load(APPLY_EVENTS))
             self._script_loaded = True
         try:
             replies = await self._run_scripts(events, keys, snapshot_of, whole)
@@ -110,7 +111,7 @@ class RedisStateStore(StateStore):
             # The server lost its script cache (restart, SCRIPT FLUSH): no script
             # ran, so load it and run the batch once more.
             logger.warning("state script missing on server; loading it and retrying")
-            await self._call(self._client.script_load(APPLY_EVENT))
+            await self._call(self._client.script_load(APPLY_EVENTS))
             replies = await self._run_scripts(events, keys, snapshot_of, whole)
 
         baskets, drifted = _baskets(events, keys, replies, whole)
@@ -143,22 +144,40 @@ class RedisStateStore(StateStore):
         snapshot_of: list[int],
         whole: list[bool],
     ) -> list[Any]:
+        # One script call per shopper (keys under one hash tag, so Redis Cluster
+        # accepts it), events in batch order within it; shoppers never share
+        # keys, so their calls may run in any order.
+        shoppers: dict[str, list[int]] = {}
+        for index, event_keys in enumerate(keys):
+            shoppers.setdefault(event_keys[4], []).append(index)
+
         pipe = self._client.pipeline(transaction=False)
-        for index, event in enumerate(events):
-            args = [
-                event.event_type.value,
-                repr(event.timestamp),
-                self._seen_ttl_ms,
-                self._basket_ttl_ms,
-                "0" if event.customer_id is None else "1",
-                "1" if snapshot_of[index] == index else "0",
-                "1" if whole[index] else "0",
-            ]
-            for item in event.items:
-                args.extend((item.stock_code, str(item.quantity)))
-            pipe.evalsha(APPLY_EVENT_SHA, 5, *keys[index], *args)
-        result: list[Any] = await self._call(pipe.execute())
-        return result
+        for indices in shoppers.values():
+            flat_keys: list[str] = []
+            args: list[str | int] = [self._seen_ttl_ms, self._basket_ttl_ms]
+            for index in indices:
+                event = events[index]
+                flat_keys.extend(keys[index])
+                args.extend(
+                    (
+                        event.event_type.value,
+                        repr(event.timestamp),
+                        "0" if event.customer_id is None else "1",
+                        "1" if snapshot_of[index] == index else "0",
+                        "1" if whole[index] else "0",
+                        len(event.items),
+                    )
+                )
+                for item in event.items:
+                    args.extend((item.stock_code, item.quantity))
+            pipe.evalsha(APPLY_EVENTS_SHA, len(flat_keys), *flat_keys, *args)
+        grouped: list[list[Any]] = await self._call(pipe.execute())
+
+        replies: list[Any] = [None] * len(events)
+        for indices, shopper_replies in zip(shoppers.values(), grouped, strict=True):
+            for index, reply in zip(indices, shopper_replies, strict=True):
+                replies[index] = reply
+        return replies
 
     async def _read_baskets(
         self, keys: Sequence[tuple[str, ...]]

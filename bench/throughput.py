@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import tempfile
@@ -564,6 +565,10 @@ async def run(out: Path, *, keep: bool) -> int:
 
     say(f"replaying invoices from {REPLAY_START} as basket-update events")
     messages, history = await asyncio.to_thread(load_messages, base)
+    # The loaded data set is hundreds of thousands of objects: a full collection
+    # in the paced producer would stall its sends and show up as worker latency.
+    gc.collect()
+    gc.freeze()
     say(
         f"{len(messages):,} events; history of "
         f"{history['customer_id'].nunique():,} customers"

@@ -36,6 +36,13 @@ trap 'exit 143' TERM
 say "starting local Kafka and Redis (stream-app services up)"
 cli services up
 
+# Compile the scoring kernel once (numba caches it beside the source), so the
+# worker processes the integration tests start do not each compile it.
+say "compiling the scoring kernel (loads and smoke-tests the shipped model)"
+"$PYTHON" -c 'from stream_app.ops.reload import load_verified
+from stream_app.settings import get_settings
+load_verified(get_settings().artifact_dir)'
+
 say "running pytest (unit and integration tests)"
 set +e
 "$PYTHON" -m pytest -p no:cacheprovider "$@"

@@ -313,6 +313,9 @@ def _tables_from_arrays(
         raise ValueError("rule or neighbour rows do not match the catalogue")
     if tables.pair_rules.n_rows != tables.pair_keys.shape[0]:
         raise ValueError("pair rule rows do not match the pair keys")
+    if (np.diff(tables.pair_keys) <= 0).any():
+        # The scoring kernel finds pairs by binary search.
+        raise ValueError("pair keys are not sorted and distinct")
     return tables
 
 

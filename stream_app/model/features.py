@@ -161,7 +161,7 @@ def dense_factors(tables: ModelTables, batch: EncodedBatch) -> Iterator[np.ndarr
         elif name == "discount":
             discount = np.zeros(padded, dtype=np.float32)
             discount[:, : shape[1]] = tables.markdown
-            discount.reshape(-1)[batch.discount_flat] += batch.discount_value
+            np.add.at(discount.reshape(-1), batch.discount_flat, batch.discount_value)
             yield discount[:, : shape[1]]
         else:  # pragma: no cover - a factor added to FACTORS but not here
             raise NotImplementedError(f"no dense form for factor {name!r}")

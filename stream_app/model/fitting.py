@@ -240,13 +240,19 @@ def _top_k_objective(
     logits[~candidate] = -np.inf
     width = min(k, logits.shape[1])
 
-    # The k best per row, best first (ties by lower item index, as the scorer).
-    best = np.argpartition(-logits, width - 1, axis=1)[:, :width]
-    keys = np.take_along_axis(logits, best, axis=1)
-    order = np.lexsort((best, -keys), axis=1)
-    best = np.take_along_axis(best, order, axis=1)
-    hit = np.take_along_axis(target & candidate, best, axis=1)
-    hit &= np.isfinite(np.take_along_axis(logits, best, axis=1))
+    # The k best per row, best first, ties by lower item index as the scorer
+    # breaks them: every item at or above the row's k-th value is a candidate
+    # (all of a tie at the boundary), then candidates are sorted and cut at k.
+    n_rows = logits.shape[0]
+    kth = -np.partition(-logits, width - 1, axis=1)[:, width - 1]
+    row, item = np.nonzero(logits >= kth[:, None])
+    value = logits[row, item]
+    order = np.lexsort((item, -value, row))
+    row, item, value = row[order], item[order], value[order]
+    position = np.arange(row.shape[0]) - np.searchsorted(row, row)
+    keep = (position < width) & np.isfinite(value)
+    hit = np.zeros((n_rows, width), dtype=bool)
+    hit[row[keep], position[keep]] = (target & candidate)[row[keep], item[keep]]
 
     gains = 1.0 / np.log2(np.arange(2, width + 2, dtype=np.float64))
     ideal = np.concatenate(([0.0], np.cumsum(gains)))

@@ -24,21 +24,29 @@ from stream_app.model.types import FACTORS, BasketQuery
 
 SECONDS_PER_DAY = 86_400.0
 #: Rows below which a batch is scored on the calling thread: starting the
-#: parallel workers costs more than a few rows take. Batches use more than one
-#: thread only after :func:`set_threads`.
+#: parallel workers costs more than a few rows take. How many threads larger
+#: batches use is set by :func:`set_threads`.
 PARALLEL_MIN_ROWS = 8
 
-_W = {name: k for k, name in enumerate(FACTORS)}
-W_POPULARITY = _W["popularity"]
-W_HISTORY = _W["history"]
-W_RULES = _W["rules"]
-W_PRICE = _W["price"]
-W_DISCOUNT = _W["discount"]
-W_RECENCY = _W["recency"]
-W_SIMILARITY = _W["similarity"]
-W_HISTORY_RULES = _W["history_rules"]
-W_ORDER_RECENCY = _W["order_recency"]
-W_ORDER_SHARE = _W["order_share"]
+#: The kernel's own order of the weights. Literal, not read from
+#: ``types.FACTORS``: numba's cache freezes these indices and is invalidated
+#: only when this file changes; :func:`kernel_model` maps the weights by name.
+KERNEL_FACTORS = (
+    "popularity",
+    "history",
+    "rules",
+    "price",
+    "discount",
+    "recency",
+    "similarity",
+    "history_rules",
+    "order_recency",
+    "order_share",
+)
+W_POPULARITY, W_HISTORY, W_RULES, W_PRICE, W_DISCOUNT = 0, 1, 2, 3, 4
+W_RECENCY, W_SIMILARITY, W_HISTORY_RULES, W_ORDER_RECENCY, W_ORDER_SHARE = 5, 6, 7, 8, 9
+#: Threads a batch of at least PARALLEL_MIN_ROWS rows may use; see set_threads.
+_threads = [numba.config.NUMBA_NUM_THREADS]  # type: ignore[attr-defined]
 
 
 class KernelModel(NamedTuple):
@@ -103,7 +111,16 @@ def kernel_model(tables: ModelTables, weights: np.ndarray) -> KernelModel:
     Args:
         tables: The trained model.
         weights: Factor weights, float32 (n_factors,), in FACTORS order.
+
+    Raises:
+        ValueError: The model has a factor the kernel does not compute.
     """
+    missing = set(FACTORS) - set(KERNEL_FACTORS)
+    if missing:
+        raise ValueError(f"the scoring kernel lacks factors {sorted(missing)}")
+    weights = np.array(
+        [weights[FACTORS.index(name)] for name in KERNEL_FACTORS], dtype=np.float32
+    )
     # Item-only terms fold into one padded base row: w_pop*pop + w_disc*markdown
     # - w_price*log(p)^2. The price factor -w (log p - log b)^2 expands to that
     # item part, a cross term 2 w log b log p added per row, and -w log b^2, a
@@ -161,6 +178,8 @@ def pack_queries(
     """
     n_queries = len(queries)
     catalogue = tables.catalogue
+    if n_queries == 0:
+        raise ValueError("pack_queries needs at least one query")
 
     sizes = np.fromiter((len(q.basket_codes) for q in queries), np.int64, n_queries)
     if n_queries == 1:
@@ -246,12 +265,14 @@ def _pack_discounts(
 
 
 def set_threads(threads: int) -> int:
-    """Let batches of the calling thread use up to ``threads`` cores; returns the
-    number granted (at most the cores numba found)."""
+    """Let every later batch of this process use up to ``threads`` cores.
+
+    The default is every core numba found (training, evaluation, benchmarks);
+    the worker sets its ``scoring_threads``. Returns the number granted.
+    """
     cores: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-    granted = max(1, min(threads, cores))
-    numba.set_num_threads(granted)
-    return granted
+    _threads[0] = max(1, min(threads, cores))
+    return _threads[0]
 
 
 def score_rows(
@@ -274,7 +295,10 @@ def score_rows(
         best: float32 (B, N), overwritten with their logits (``-inf`` if none).
         mask_history: Exclude the customer's past items too.
     """
-    if logits.shape[0] >= PARALLEL_MIN_ROWS and numba.get_num_threads() > 1:
+    threads = _threads[0]
+    if logits.shape[0] >= PARALLEL_MIN_ROWS and threads > 1:
+        # numba's thread count is per calling thread: set it on this one.
+        numba.set_num_threads(threads)
         _score_parallel(model, batch, logits, top, best, mask_history)
     else:
         _score_serial(model, batch, logits, top, best, mask_history)
@@ -509,6 +533,8 @@ def _add_history_rules(
 def _top_items(row: np.ndarray, top: np.ndarray, best: np.ndarray) -> None:
     """Best finite entries of ``row`` by value, ties to the lower index."""
     n = top.shape[0]
+    if n == 0:
+        return
     count = 0
     for j in range(row.shape[0]):
         value = row[j]

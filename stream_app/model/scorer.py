@@ -92,6 +92,8 @@ class Scorer:
         Returns:
             One :class:`Recommendation` per query.
         """
+        if not queries:
+            return []
         top, probability, unknown = self.rank(queries, top_n)
         contributions = None
         if explain:
@@ -147,6 +149,8 @@ class Scorer:
             candidates), their float32 probabilities of the same shape, and the
             unknown basket codes of each query.
         """
+        if top_n < 1:
+            raise ValueError(f"top_n must be at least 1, got {top_n}")
         n = min(top_n, self.n_items)
         logits, top, best, unknown = self._score(queries, n)
 

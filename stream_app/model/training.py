@@ -176,7 +176,9 @@ def _popularity(
         item: Catalogue index of each line, -1 outside the catalogue.
         baskets: Binary CSR (n_baskets, n_items), rows in sorted invoice order as
             :func:`basket_matrix` builds them.
-        half_life_days: Order age at which its weight halves; ``None``: all 1.
+        half_life_days: Order age at which its weight halves, measured from the
+            newest order in ``clean`` (the end of the training data); ``None``:
+            every order counts 1.
 
     Returns:
         float64 (n_items,): log((weighted orders + 1) / (weighted baskets + n_items)).

@@ -72,9 +72,9 @@ def smoke_test(scorer: Scorer) -> None:
 
     Checksums prove the files are the ones training wrote; this proves the
     tables also work together (shapes, weights, no NaN) before any event sees them.
-    Scoring them alone and again in a batch big enough for the parallel kernel
-    also compiles both kernels (or loads them from numba's cache) now, not on
-    the first events.
+    Scoring them alone and again as a batch big enough for the parallel kernel
+    also compiles (or loads from numba's cache) the kernels this process will
+    use, now rather than on the first events.
 
     Raises:
         ArtifactError: The model cannot rank, or its probabilities are not in (0, 1].

@@ -116,10 +116,11 @@ class RedisStateStore(StateStore):
 
         baskets, drifted = _baskets(events, keys, replies, whole)
         if drifted:
-            # Someone else changed a basket within the batch (two workers on one
-            # partition during a rebalance): read what Redis holds now instead.
-            logger.warning(
-                "basket changed outside this batch; re-reading it events=%d",
+            # Each basket's events of a batch run in one atomic script call, so
+            # only a disagreement between the script and change_basket (a bug)
+            # can get here: score what Redis holds now rather than a guess.
+            logger.error(
+                "derived basket disagrees with redis; re-reading it events=%d",
                 len(drifted),
             )
             current = await self._read_baskets([keys[i] for i in drifted])
@@ -254,11 +255,14 @@ def _baskets(
     """The basket after each event, and the events whose derivation drifted.
 
     A derived basket is the previous one with the event applied if the script
-    applied it; the script's count of distinct codes checks it.
+    applied it; the script's count of distinct codes checks it. Once a basket
+    drifts, its later events in the batch are drifted too (derived from a wrong
+    basket); the caller reads those baskets again.
     """
     current: dict[str, dict[str, int]] = {}
     baskets: list[dict[str, int]] = []
     drifted: list[int] = []
+    lost: set[str] = set()
     for index, (event, reply) in enumerate(zip(events, replies, strict=True)):
         key = keys[index][1]
         if whole[index]:
@@ -270,7 +274,8 @@ def _baskets(
                     basket = {}
                 else:
                     change_basket(basket, event)
-            if len(basket) != int(reply[1]):
+            if key in lost or len(basket) != int(reply[1]):
+                lost.add(key)
                 drifted.append(index)
         current[key] = basket
         baskets.append(basket)

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-#: Fields before an event's code/units pairs in ARGV (see APPLY_EVENTS).
-EVENT_HEADER_FIELDS = 6
-#: Keys of one event in KEYS (see APPLY_EVENTS).
-KEYS_PER_EVENT = 5
-
 #: Applies the events of one shopper (all keys under one hash tag, see
 #: ``state.keys``) in order; one call per shopper and batch, so a burst of one
 #: invoice's lines costs one script call, not one per line.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,16 @@ def test_pickled_arrays_are_never_loaded(saved: Path) -> None:
     (saved / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError):
         load_artifact(saved)
+
+
+def test_unsorted_pair_keys_are_refused(tmp_path: Path, shop: pd.DataFrame) -> None:
+    # The scoring kernel finds two-item antecedents by binary search.
+    params = TrainingParams(
+        min_orders=1, min_customers=0, min_support=0.1, min_pair_support=0.1
+    )
+    tables = build_tables(shop, params, version="v1")
+    assert tables.pair_keys.size >= 2
+    shuffled = dataclasses.replace(tables, pair_keys=tables.pair_keys[::-1].copy())
+    folder = save_artifact(tmp_path / "v1", shuffled, history_table(shop), {})
+    with pytest.raises(ArtifactError, match="pair keys are not sorted"):
+        load_artifact(folder)

@@ -97,3 +97,19 @@ def test_refine_rejects_non_positive_target_sizes() -> None:
         refine_for_top_k(
             factors, candidate, target, np.zeros(target.shape[0]), np.ones(2)
         )
+
+
+def test_top_k_objective_breaks_ties_by_lower_item_index() -> None:
+    from stream_app.model.fitting import _top_k_objective
+
+    # Every item scores the same: the top 2 are items 0 and 1, as the scorer
+    # would rank them, so only a target among those two is a hit.
+    factors = np.ones((2, 6, 1), dtype=np.float32)
+    candidate = np.ones((2, 6), dtype=bool)
+    target = np.zeros((2, 6), dtype=bool)
+    target[0, 1] = True  # a hit at rank 2
+    target[1, 5] = True  # tied with the top, but ranked last
+    sizes = np.array([1, 1])
+    value = _top_k_objective(factors, candidate, target, sizes, np.ones(1), 2)
+    ndcg_rank_2 = 1 / np.log2(3)
+    assert value == pytest.approx((1 + 0) / 2 + (ndcg_rank_2 + 0) / 2)

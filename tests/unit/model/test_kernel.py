@@ -133,3 +133,15 @@ def test_kernel_pads_rows_with_too_few_candidates(shop: pd.DataFrame) -> None:
     assert top.tolist() == [[len(codes) - 1, -1, -1], [-1, -1, -1]]
     assert probability[0].tolist() == [pytest.approx(1.0), 0.0, 0.0]
     assert probability[1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_scorer_refuses_an_empty_top_n_and_answers_no_queries(
+    shop: pd.DataFrame,
+) -> None:
+    tables = build_tables(
+        shop, TrainingParams(min_orders=1, min_customers=0), version="test"
+    )
+    scorer = Scorer(tables)
+    with pytest.raises(ValueError, match="top_n"):
+        scorer.rank([BasketQuery(basket_codes=[])], 0)
+    assert scorer.recommend([], top_n=5) == []

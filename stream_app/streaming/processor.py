@@ -159,34 +159,54 @@ class BatchProcessor:
         if not events:
             return outbound
 
+        outbound.extend(await self._answer_isolating(events, sources, now))
+        return outbound
+
+    async def _answer_isolating(
+        self, events: list[BasketEvent], sources: list[SourceMessage], now: float
+    ) -> list[Outbound]:
+        """Answer events as one batch; if that fails, one by one, so a failure
+        caused by one event (a corrupt key, a scorer bug it triggers) dead-letters
+        that event alone. Events the failed batch applied come back as duplicates.
+        """
         try:
-            started = time.perf_counter()
-            states = await self._apply_with_retry(events)
-            applied = time.perf_counter()
-            # One read per batch: a reload swapping the model can never mix two
-            # versions within a batch, and model_version names the real scorer.
-            scorer = self._models.scorer if self._models is not None else self.scorer
-            recommendations = self._score(scorer, events, states)
-            self.stats.state_seconds += applied - started
-            self.stats.score_seconds += time.perf_counter() - applied
-            outbound.extend(self._outputs(scorer, events, recommendations, now))
-            self._metrics.processed(len(events))
-            self._metrics.unknown_codes(
-                sum(len(r.unknown_codes) for r in recommendations)
-            )
+            return await self._answer(events, now)
         except asyncio.CancelledError:
             raise
-        except StateError as exc:
-            outbound.extend(
-                self._dead_letter(m, "state_error", str(exc)) for m in sources
-            )
         except Exception as exc:
-            logger.exception("batch failed events=%d; dead-lettering it", len(events))
+            if len(events) > 1:
+                logger.warning(
+                    "batch failed; answering its events one by one events=%d "
+                    "error=%r",
+                    len(events),
+                    exc,
+                )
+                outbound: list[Outbound] = []
+                for event, source in zip(events, sources, strict=True):
+                    outbound.extend(
+                        await self._answer_isolating([event], [source], now)
+                    )
+                return outbound
+            if isinstance(exc, StateError):
+                return [self._dead_letter(sources[0], "state_error", str(exc))]
+            logger.exception("event failed; dead-lettering it")
             reason = f"{type(exc).__name__}: {exc}"
-            outbound.extend(
-                self._dead_letter(m, "internal_error", reason) for m in sources
-            )
-        return outbound
+            return [self._dead_letter(sources[0], "internal_error", reason)]
+
+    async def _answer(self, events: list[BasketEvent], now: float) -> list[Outbound]:
+        started = time.perf_counter()
+        states = await self._apply_with_retry(events)
+        applied = time.perf_counter()
+        # One read per batch: a reload swapping the model can never mix two
+        # versions within a batch, and model_version names the real scorer.
+        scorer = self._models.scorer if self._models is not None else self.scorer
+        recommendations = self._score(scorer, events, states)
+        self.stats.state_seconds += applied - started
+        self.stats.score_seconds += time.perf_counter() - applied
+        outputs = self._outputs(scorer, events, recommendations, now)
+        self._metrics.processed(len(events))
+        self._metrics.unknown_codes(sum(len(r.unknown_codes) for r in recommendations))
+        return outputs
 
     async def _apply_with_retry(self, events: list[BasketEvent]) -> list[EventState]:
         states = await self._retry(lambda: self.store.apply(events), "state store")

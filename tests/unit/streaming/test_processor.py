@@ -127,6 +127,67 @@ async def test_permanent_state_failure_dead_letters_the_batch() -> None:
     assert [dict(m.headers)[DLQ_REASON] for m in outbound] == [b"state_error"]
 
 
+class CorruptShopperStore(InMemoryStateStore):
+    """Fails, as Redis does on a key of the wrong type, any batch holding ``bad``."""
+
+    async def apply(self, events: Any) -> Any:
+        if any(e.event_id == "bad" for e in events):
+            raise StateError("WRONGTYPE Operation against a key", retriable=False)
+        return await super().apply(events)
+
+
+async def test_permanent_failure_of_one_event_dead_letters_that_event_alone() -> None:
+    store = CorruptShopperStore()
+    worker = processor(store)
+    outbound = await worker.process(
+        [
+            message(0, added("e1", "A", 2)),
+            message(1, added("bad", "B")),
+            message(2, checkout("e3")),
+        ]
+    )
+    dead = [m for m in outbound if m.topic == "dlq"]
+    assert [dict(m.headers)[DLQ_OFFSET] for m in dead] == [b"1"]
+    assert [dict(m.headers)[DLQ_REASON] for m in dead] == [b"state_error"]
+    answered = [json.loads(m.value)["event_id"] for m in outbound if m.topic == "out"]
+    assert answered == ["e1", "e3"]
+    history = await store.history("C1")
+    assert history.codes.tolist() == ["A"] and history.quantity.tolist() == [2.0]
+
+
+async def test_scorer_failure_on_one_query_dead_letters_that_event_alone() -> None:
+    worker = processor()
+    recommend = worker.scorer.recommend
+
+    def fragile(queries: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if any("Z" in list(q.basket_codes) for q in queries):
+            raise ValueError("cannot score Z")
+        return recommend(queries, *args, **kwargs)
+
+    worker.scorer.recommend = fragile  # type: ignore[method-assign]
+    outbound = await worker.process(
+        [
+            message(0, added("e1", "A")),
+            message(
+                1,
+                encode_event(
+                    BasketEvent(
+                        "e2",
+                        "C2",
+                        "B2",
+                        EventType.ITEM_ADDED,
+                        (EventItem("Z", 1, 1.0),),
+                        T0,
+                    )
+                ),
+            ),
+        ]
+    )
+    reasons = [dict(m.headers).get(DLQ_REASON) for m in outbound]
+    assert reasons == [None, b"internal_error"]
+    assert dict(outbound[1].headers)[DLQ_OFFSET] == b"1"
+
+
 async def test_scorer_crash_dead_letters_batch_instead_of_raising() -> None:
     worker = processor()
 

@@ -244,8 +244,11 @@ async def test_every_message_is_answered_or_dead_lettered_never_crashes(
         outbound = await processor.process(messages)
         results = [outcome(value) for value in values]
         # The store fails at its first call: the first batch with a valid event.
-        reaches_store = any(isinstance(r, BasketEvent) for r in results)
-        state_failed = reaches_store and pending == "permanent"
+        # A permanent failure re-runs that batch's events one by one, which then
+        # succeed: only an event that was alone in its batch is dead-lettered.
+        valid = sum(isinstance(r, BasketEvent) for r in results)
+        reaches_store = valid > 0
+        state_failed = reaches_store and pending == "permanent" and valid == 1
         pending = None if reaches_store else pending
 
         expected_dead, expected_ids = Counter[tuple[bytes, str]](), Counter[str]()

@@ -1,4 +1,4 @@
-"""The vectorized scorer: one matrix pass ranks the whole catalogue for many baskets.
+"""The scorer: one compiled pass per basket ranks the whole catalogue, for batches.
 
 The model is log-linear over items (a conditional logit, McFadden 1974): for basket
 ``b`` and item ``i``, ``logit[b, i] = sum_k w_k * f_k(b, i)`` and

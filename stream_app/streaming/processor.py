@@ -51,7 +51,7 @@ class BatchScorer(Protocol):
     def recommend(
         self, queries: Sequence[BasketQuery], top_n: int, explain: bool = False
     ) -> list[Recommendation]:
-        """Score a batch of queries in one vectorized call."""
+        """Score a batch of queries in one call."""
         ...
 
 

@@ -176,8 +176,7 @@ class BatchProcessor:
         except Exception as exc:
             if len(events) > 1:
                 logger.warning(
-                    "batch failed; answering its events one by one events=%d "
-                    "error=%r",
+                    "batch failed; answering its events one by one events=%d error=%r",
                     len(events),
                     exc,
                 )

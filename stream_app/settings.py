@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # Worker
     batch_max_events: int = Field(500, ge=1, description="Events per micro-batch.")
     batch_window: timedelta = Field(
-        timedelta(milliseconds=10), description="Max wait to fill a micro-batch."
+        timedelta(milliseconds=5), description="Max wait to fill a micro-batch."
     )
     scoring_threads: int = Field(
         1,

@@ -68,13 +68,12 @@ class EncodedBatch:
     discount_flat: np.ndarray
     discount_value: np.ndarray
     log_budget: np.ndarray
-    unknown: list[tuple[str, ...]]
 
 
 def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> EncodedBatch:
     """Turn queries into an :class:`EncodedBatch` without per-item Python loops.
 
-    Unknown stock codes are dropped from the basket and reported per query.
+    Unknown stock codes are dropped from the basket (the scorer reports them).
     """
     catalogue = tables.catalogue
     n_queries = len(queries)
@@ -86,7 +85,6 @@ def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> Encod
     )
     item = catalogue.index_of(codes)
     row = np.repeat(np.arange(n_queries), sizes)
-    unknown = unknown_per_query(codes, item, sizes)
     basket_row, basket_item = _distinct_in_order(row[item >= 0], item[item >= 0])
     # Rules and similarity read the newest items only: a wholesale basket of a
     # thousand lines would otherwise re-fire every rule of every line per event.
@@ -128,7 +126,6 @@ def encode_queries(tables: ModelTables, queries: Sequence[BasketQuery]) -> Encod
         discount_flat=discount_flat,
         discount_value=discount_value,
         log_budget=log_budget,
-        unknown=unknown,
     )
 
 

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         "", description="Prefix of every state key (test runs, shared servers)."
     )
+    history_cache_mb: float = Field(
+        64.0,
+        ge=0,
+        description="Memory for purchase histories the worker keeps between "
+        "batches (checked against Redis on every use; 0 turns it off).",
+    )
 
     # Model and scoring
     artifact_dir: Path = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,7 +67,9 @@ async def bootstrap_history(
 
     Each row's field is set (not added to), so running it twice leaves the same
     state. Items a customer has only in the stream are kept. Run it before the
-    worker consumes, or it overwrites items the stream has updated since.
+    worker consumes, or it overwrites items the stream has updated since. Each
+    hash written gets a new token (one random token per run), so workers that
+    hold the old content read the new one.
 
     Args:
         client: Asyncio Redis client.
@@ -96,10 +99,12 @@ async def bootstrap_history(
     starts = np.flatnonzero(np.r_[True, customers[1:] != customers[:-1]])
     ends = np.r_[starts[1:], total]
     written, round_trips = 0, 0
+    token = f"bootstrap:{uuid.uuid4().hex}"
     pipe = client.pipeline(transaction=False)
     for start, end in zip(starts, ends, strict=True):
         mapping = dict(zip(codes[start:end], values[start:end], strict=True))
         pipe.hset(layout.history(customers[start]), mapping=mapping)
+        pipe.set(layout.history_token(customers[start]), token)
         written += int(end - start)
         if len(pipe) and (written // ROWS_PER_ROUND_TRIP) > round_trips:
             await _execute(pipe)

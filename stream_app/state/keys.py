@@ -5,6 +5,9 @@ key                                    type    holds, expiry
 =====================================  ======  ===================================
 ``<p>{c:<customer>}:hist``             hash    stock code -> ``"orders units last"``
                                                (last = unix seconds); no expiry
+``<p>{c:<customer>}:hist:token``       string  names the history's content: set
+                                               anew whenever the history changes
+                                               (see ``state.redis``); no expiry
 ``<p>{c:<customer>}:basket:<basket>``  hash    stock code -> units; ``basket_ttl``
 ``<p>{c:<customer>}:order:<basket>``   list    the basket's stock codes in the
                                                order first added; ``basket_ttl``
@@ -15,8 +18,8 @@ key                                    type    holds, expiry
 ``<p>{b:<basket>}:closed``             string  as above, anonymous
 ``<p>{b:<basket>}:seen:<event_id>``    string  as above, anonymous
 ``<p>{b:<basket>}:hist``               hash    never written (anonymous shoppers
-                                               have no history); named so the
-                                               script always gets five keys
+``<p>{b:<basket>}:hist:token``         string  have no history); named so the
+                                               script always gets six keys
 =====================================  ======  ===================================
 
 ``<p>`` is ``settings.redis_key_prefix``. The ``{...}`` hash tag puts all keys of
@@ -42,8 +45,13 @@ class KeyLayout:
         """Return the history hash of a customer."""
         return f"{self.prefix}{{c:{customer_id}}}:hist"
 
-    def event_keys(self, event: BasketEvent) -> tuple[str, str, str, str, str]:
-        """Return the (seen, basket, order, closed, history) keys of one event."""
+    def history_token(self, customer_id: str) -> str:
+        """Return the key naming the content of a customer's history hash."""
+        return f"{self.history(customer_id)}:token"
+
+    def event_keys(self, event: BasketEvent) -> tuple[str, str, str, str, str, str]:
+        """Return the (seen, basket, order, closed, history, history token) keys
+        of one event."""
         if event.customer_id is None:
             tag = f"{self.prefix}{{b:{event.basket_id}}}"
             return (
@@ -52,6 +60,7 @@ class KeyLayout:
                 f"{tag}:order",
                 f"{tag}:closed",
                 f"{tag}:hist",
+                f"{tag}:hist:token",
             )
         tag = f"{self.prefix}{{c:{event.customer_id}}}"
         return (
@@ -60,6 +69,7 @@ class KeyLayout:
             f"{tag}:order:{event.basket_id}",
             f"{tag}:closed:{event.basket_id}",
             f"{tag}:hist",
+            f"{tag}:hist:token",
         )
 
     def pattern(self) -> str:

@@ -6,6 +6,16 @@ Each shopper's events in a batch run as one call of
 atomic, so re-applying a batch after a failure changes nothing twice. See
 :mod:`stream_app.state.base` for the semantics and the ordering rule for late
 events.
+
+Histories change only at checkouts, but are read for every batch a customer
+appears in. The store keeps the histories it has parsed, each with its token
+(the key ``hist:token`` names the content of the history hash and is replaced
+whenever a checkout or a bootstrap writes the hash), and sends the token it
+holds: the script returns the history only when the token differs. A history
+is therefore sent and parsed once per change, not once per batch, and a
+history changed by another worker, a bootstrap or a restore is always re-read.
+Tokens are never reused: a checkout's token is its seen key (one per event id),
+a bootstrap's is random.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import redis.asyncio as aioredis
+from cachetools import LRUCache
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -46,6 +57,82 @@ CONNECT_TIMEOUT_S = 2.0
 #: Server replies that clear up by themselves (memory, loading, failover).
 _RETRIABLE_REPLIES = ("OOM", "BUSY", "LOADING", "TRYAGAIN", "CLUSTERDOWN", "READONLY")
 _STATUS = {status.value.encode(): status for status in ApplyStatus}
+_BYTES_PER_MB = 1_000_000
+#: What a cached history costs besides its arrays (objects, cache entry), bytes.
+_HISTORY_OVERHEAD_BYTES = 600
+
+
+class HistoryCache:
+    """Parsed histories by history key, each with its token; least recently used
+    go first once their arrays pass ``max_mb``. ``max_mb=0`` keeps nothing."""
+
+    def __init__(self, max_mb: float) -> None:
+        self._entries: LRUCache[str, tuple[bytes, CustomerHistory]] = LRUCache(
+            maxsize=max(int(max_mb * _BYTES_PER_MB), 1), getsizeof=_entry_bytes
+        )
+        self._enabled = max_mb > 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def held_bytes(self) -> int:
+        """Estimated memory of the histories held."""
+        return int(self._entries.currsize)
+
+    def token(self, key: str) -> bytes:
+        """The token of the history held for ``key``; empty if none is held."""
+        entry = self._entries.get(key)
+        return b"" if entry is None else entry[0]
+
+    def resolve(
+        self, replies: Sequence[tuple[str, bytes, list[bytes] | None]]
+    ) -> list[CustomerHistory]:
+        """The histories script replies name, as (history key, token, flat).
+
+        A reply without ``flat`` means the held history is current; the others
+        are parsed and kept. Held histories are taken before any is kept, so
+        keeping one cannot evict another that the same batch relies on.
+
+        Raises:
+            StateError: (retriable) a reply relies on a history not held: the
+                cache was cleared between the request and the reply.
+        """
+        found: list[CustomerHistory | None] = []
+        for key, token, flat in replies:
+            if flat is not None:
+                found.append(None)
+                continue
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != token:
+                raise StateError(f"history {key} neither sent nor held", retriable=True)
+            self.hits += 1
+            found.append(entry[1])
+        histories = []
+        for (key, token, flat), held in zip(replies, found, strict=True):
+            if held is None:
+                held = parse_history(flat)
+                self.misses += 1
+                entry = (token, held)
+                if self._enabled and token and self._fits(entry):
+                    self._entries[key] = entry
+            histories.append(held)
+        return histories
+
+    def _fits(self, entry: tuple[bytes, CustomerHistory]) -> bool:
+        return _entry_bytes(entry) <= self._entries.maxsize
+
+    def clear(self) -> None:
+        """Forget every history (tests; a worker never needs to)."""
+        self._entries.clear()
+
+
+def _entry_bytes(entry: tuple[bytes, CustomerHistory]) -> int:
+    history = entry[1]
+    arrays = (history.codes, history.orders, history.quantity, history.last_purchase)
+    return _HISTORY_OVERHEAD_BYTES + len(entry[0]) + sum(a.nbytes for a in arrays)
 
 
 def connect(settings: Settings) -> aioredis.Redis:
@@ -70,6 +157,8 @@ class RedisStateStore(StateStore):
         layout: Key names and prefix.
         basket_ttl: Expiry of an open basket after its last event.
         seen_events_ttl: How long event ids and closed baskets are remembered.
+        history_cache_mb: Memory for the histories kept between batches (see
+            the module docstring); 0 reads every history every batch.
     """
 
     def __init__(
@@ -78,12 +167,14 @@ class RedisStateStore(StateStore):
         layout: KeyLayout,
         basket_ttl: timedelta,
         seen_events_ttl: timedelta,
+        history_cache_mb: float = 0.0,
     ) -> None:
         self._client = client
         self._layout = layout
         self._basket_ttl_ms = str(int(basket_ttl.total_seconds() * 1000))
         self._seen_ttl_ms = str(int(seen_events_ttl.total_seconds() * 1000))
         self._script_loaded = False
+        self.histories = HistoryCache(history_cache_mb)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisStateStore:
@@ -93,6 +184,7 @@ class RedisStateStore(StateStore):
             KeyLayout(settings.redis_key_prefix),
             settings.basket_ttl,
             settings.seen_events_ttl,
+            settings.history_cache_mb,
         )
 
     async def apply(self, events: Sequence[BasketEvent]) -> list[EventState]:
@@ -126,7 +218,28 @@ class RedisStateStore(StateStore):
             current = await self._read_baskets([keys[i] for i in drifted])
             for index, basket in zip(drifted, current, strict=True):
                 baskets[index] = basket
-        return _states(events, replies, snapshot_of, baskets)
+        return self._states(events, keys, replies, snapshot_of, baskets)
+
+    def _states(
+        self,
+        events: Sequence[BasketEvent],
+        keys: Sequence[tuple[str, ...]],
+        replies: list[Any],
+        snapshot_of: list[int],
+        baskets: list[dict[str, int]],
+    ) -> list[EventState]:
+        snapshots = [i for i in range(len(replies)) if snapshot_of[i] == i]
+        resolved = self.histories.resolve(
+            [(keys[i][4], replies[i][3], replies[i][2]) for i in snapshots]
+        )
+        histories = dict(zip(snapshots, resolved, strict=True))
+        states = []
+        for index, reply in enumerate(replies):
+            codes, units = basket_arrays(baskets[index])
+            snapshot = snapshot_of[index]
+            history = histories[snapshot] if snapshot >= 0 else None
+            states.append(EventState(_STATUS[reply[0]], codes, units, history))
+        return states
 
     async def history(self, customer_id: str) -> CustomerHistory:
         """Return one customer's purchase history (empty if unknown)."""
@@ -136,6 +249,14 @@ class RedisStateStore(StateStore):
 
     async def close(self) -> None:
         """Close the client's connections."""
+        cache = self.histories
+        logger.info(
+            "history cache hits=%d misses=%d held=%d held_bytes=%d",
+            cache.hits,
+            cache.misses,
+            len(cache),
+            cache.held_bytes,
+        )
         await self._client.aclose()
 
     async def _run_scripts(
@@ -155,16 +276,18 @@ class RedisStateStore(StateStore):
         pipe = self._client.pipeline(transaction=False)
         for indices in shoppers.values():
             flat_keys: list[str] = []
-            args: list[str | int] = [self._seen_ttl_ms, self._basket_ttl_ms]
+            args: list[str | bytes | int] = [self._seen_ttl_ms, self._basket_ttl_ms]
             for index in indices:
                 event = events[index]
                 flat_keys.extend(keys[index])
+                snapshot = snapshot_of[index] == index
                 args.extend(
                     (
                         event.event_type.value,
                         repr(event.timestamp),
                         "0" if event.customer_id is None else "1",
-                        "1" if snapshot_of[index] == index else "0",
+                        "1" if snapshot else "0",
+                        self.histories.token(keys[index][4]) if snapshot else b"",
                         "1" if whole[index] else "0",
                         len(event.items),
                     )
@@ -184,7 +307,7 @@ class RedisStateStore(StateStore):
         self, keys: Sequence[tuple[str, ...]]
     ) -> list[dict[str, int]]:
         pipe = self._client.pipeline(transaction=False)
-        for _, basket, order, _, _ in keys:
+        for _, basket, order, *_ in keys:
             pipe.lrange(order, 0, -1)
             pipe.hgetall(basket)
         replies = await self._call(pipe.execute())
@@ -280,26 +403,6 @@ def _baskets(
         current[key] = basket
         baskets.append(basket)
     return baskets, drifted
-
-
-def _states(
-    events: Sequence[BasketEvent],
-    replies: list[Any],
-    snapshot_of: list[int],
-    baskets: list[dict[str, int]],
-) -> list[EventState]:
-    histories: dict[int, CustomerHistory] = {
-        index: parse_history(reply[2])
-        for index, reply in enumerate(replies)
-        if snapshot_of[index] == index
-    }
-    states = []
-    for index, reply in enumerate(replies):
-        codes, units = basket_arrays(baskets[index])
-        snapshot = snapshot_of[index]
-        history = histories[snapshot] if snapshot >= 0 else None
-        states.append(EventState(_STATUS[reply[0]], codes, units, history))
-    return states
 
 
 def _parse_basket(flat: list[bytes]) -> dict[str, int]:

@@ -7,14 +7,19 @@ import hashlib
 #: Applies the events of one shopper (all keys under one hash tag, see
 #: ``state.keys``) in order; one call per shopper and batch, so a burst of one
 #: invoice's lines costs one script call, not one per line.
-#: KEYS: per event, its seen, basket, basket order, closed and history keys.
+#: KEYS: per event, its seen, basket, basket order, closed, history and history
+#: token keys.
 #: ARGV: seen ttl (ms), basket ttl (ms), then per event: type, timestamp (unix
-#: seconds, text), has customer (0/1), return history (0/1), return basket (0/1),
-#: number of lines, then that many code, units pairs.
-#: Returns one {status, basket, history as flat HGETALL or nil} per event, where
-#: basket is the basket as flat code/units pairs in first-added order when asked
-#: for, else its number of distinct codes (the caller derives it from an earlier
-#: reply).
+#: seconds, text), has customer (0/1), return history (0/1), the history token
+#: the caller holds (empty if none), return basket (0/1), number of lines, then
+#: that many code, units pairs.
+#: Returns one {status, basket, history, token} per event, where basket is the
+#: basket as flat code/units pairs in first-added order when asked for, else its
+#: number of distinct codes (the caller derives it from an earlier reply), and,
+#: when the history is asked for, token names its current content and history
+#: is the flat HGETALL, or nil when the caller's token is that token already.
+#: A checkout that changes a history gives it a new token: the checkout's seen
+#: key, unique per event; a history without a token gets one when first asked.
 APPLY_EVENTS = """
 local seen_ttl, basket_ttl = ARGV[1], ARGV[2]
 -- HMGET takes at most this many fields at once (Lua's unpack limit is higher)
@@ -22,13 +27,14 @@ local CHUNK = 1000
 local replies = {}
 local arg = 3
 
-for e = 0, #KEYS / 5 - 1 do
-  local seen, basket, order = KEYS[5 * e + 1], KEYS[5 * e + 2], KEYS[5 * e + 3]
-  local closed, history = KEYS[5 * e + 4], KEYS[5 * e + 5]
+for e = 0, #KEYS / 6 - 1 do
+  local seen, basket, order = KEYS[6 * e + 1], KEYS[6 * e + 2], KEYS[6 * e + 3]
+  local closed, history, token = KEYS[6 * e + 4], KEYS[6 * e + 5], KEYS[6 * e + 6]
   local kind, ts, has_customer = ARGV[arg], ARGV[arg + 1], ARGV[arg + 2]
-  local want_history, want_basket = ARGV[arg + 3], ARGV[arg + 4]
-  local first_line = arg + 6
-  local last_line = arg + 5 + 2 * tonumber(ARGV[arg + 5])
+  local want_history, held_token = ARGV[arg + 3], ARGV[arg + 4]
+  local want_basket = ARGV[arg + 5]
+  local first_line = arg + 7
+  local last_line = arg + 6 + 2 * tonumber(ARGV[arg + 6])
   arg = last_line + 1
   local status = 'applied'
 
@@ -85,6 +91,7 @@ for e = 0, #KEYS / 5 - 1 do
         redis.call('HSET', history, code,
           string.format('%d %d %s', orders, quantity, last))
       end
+      redis.call('SET', token, seen)
     end
     redis.call('DEL', basket, order)
     redis.call('SET', closed, ts, 'PX', seen_ttl)
@@ -108,7 +115,16 @@ for e = 0, #KEYS / 5 - 1 do
     reply[2] = ordered
   end
   if want_history == '1' then
-    reply[3] = redis.call('HGETALL', history)
+    local current = redis.call('GET', token)
+    if not current then
+      current = seen
+      redis.call('SET', token, current)
+    end
+    reply[3] = false
+    if current ~= held_token then
+      reply[3] = redis.call('HGETALL', history)
+    end
+    reply[4] = current
   end
   replies[e + 1] = reply
 end

@@ -17,7 +17,7 @@ from state.contract import SCENARIOS
 
 from stream_app.errors import StateError
 from stream_app.settings import Settings, get_settings
-from stream_app.state.base import StateStore
+from stream_app.state.base import EventState, StateStore
 from stream_app.state.bootstrap import bootstrap_history
 from stream_app.state.keys import KeyLayout
 from stream_app.state.redis import RedisStateStore, connect
@@ -112,8 +112,154 @@ async def test_a_derived_basket_that_disagrees_with_redis_is_read_again(
     assert drifted == [1, 2]
 
     client = connect(settings)
-    _, basket, order, _, _ = keys[1]
+    _, basket, order, *_ = keys[1]
     await client.rpush(order, "C")
     await client.hset(basket, "C", 4)
     await client.aclose()
     assert await store._read_baskets([keys[1]]) == [{"A": 1, "C": 4}]
+
+
+def _history_lists(state: EventState) -> list[list[object]]:
+    history = state.history
+    assert history is not None
+    return [
+        history.codes.tolist(),
+        history.orders.tolist(),
+        history.quantity.tolist(),
+        history.last_purchase.tolist(),
+    ]
+
+
+async def test_a_history_is_sent_once_per_change(store: RedisStateStore) -> None:
+    from state.contract import ADD, CHECKOUT, T0, event
+
+    # The checkout's own reply sends the new history; the batches after it
+    # reuse it until the next change.
+    await store.apply([event("h1", CHECKOUT, (("A", 2),), basket="B0", ts=T0)])
+    assert (store.histories.misses, store.histories.hits) == (1, 0)
+    first = await store.apply([event("h2", ADD, (("B", 1),))])
+    again = await store.apply([event("h3", ADD, (("C", 1),))])
+    assert (store.histories.misses, store.histories.hits) == (1, 2)
+    assert _history_lists(again[0]) == _history_lists(first[0])
+    assert _history_lists(again[0])[0] == ["A"]
+
+    await store.apply([event("h4", CHECKOUT, basket="B1", ts=T0 + 60)])
+    after = await store.apply([event("h5", ADD, (("D", 1),), basket="B2")])
+    assert store.histories.misses == 2
+    assert _history_lists(after[0])[0] == ["A", "B", "C"]
+    assert after[0].history is not None
+    assert after[0].history.orders.tolist() == [1.0, 1.0, 1.0]
+
+
+async def test_a_history_changed_by_another_worker_is_read_again(
+    store: RedisStateStore, settings: Settings
+) -> None:
+    from state.contract import ADD, CHECKOUT, T0, event
+
+    other = RedisStateStore.from_settings(settings)
+    try:
+        await store.apply([event("o1", CHECKOUT, (("A", 1),), basket="B0", ts=T0)])
+        held = await store.apply([event("o2", ADD, (("B", 1),))])
+        assert _history_lists(held[0])[0] == ["A"]
+        # The partition moves: another worker checks the customer out.
+        await other.apply([event("o3", CHECKOUT, (("Z", 3),), basket="B9", ts=T0)])
+        back = await store.apply([event("o4", ADD, (("C", 1),))])
+    finally:
+        await other.close()
+    assert _history_lists(back[0])[0] == ["A", "Z"]
+    fresh = await store.history("C1")
+    assert _history_lists(back[0]) == [
+        fresh.codes.tolist(),
+        fresh.orders.tolist(),
+        fresh.quantity.tolist(),
+        fresh.last_purchase.tolist(),
+    ]
+
+
+async def test_a_bootstrap_replaces_a_held_history(
+    store: RedisStateStore, settings: Settings
+) -> None:
+    from state.contract import ADD, event
+
+    def frame(orders: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "customer_id": ["C1"],
+                "stock_code": ["A"],
+                "orders": [orders],
+                "quantity": [orders],
+                "last_purchase": [1_300_000_000.0],
+            }
+        )
+
+    client = connect(settings)
+    layout = KeyLayout(settings.redis_key_prefix)
+    try:
+        await bootstrap_history(client, layout, frame(2))
+        held = await store.apply([event("s1", ADD, (("B", 1),))])
+        await bootstrap_history(client, layout, frame(9))
+        again = await store.apply([event("s2", ADD, (("B", 1),))])
+    finally:
+        await client.aclose()
+    assert _history_lists(held[0])[1] == [2.0]
+    assert _history_lists(again[0])[1] == [9.0]
+
+
+async def test_a_cache_smaller_than_a_batch_changes_no_state(
+    settings: Settings,
+) -> None:
+    """Histories evicted mid-batch or between batches are read again, never lost."""
+    from state.contract import ADD, CHECKOUT, T0, event
+
+    tiny = settings.model_copy(update={"history_cache_mb": 0.002})  # a few entries
+    off = tiny.model_copy(
+        update={
+            "history_cache_mb": 0.0,
+            "redis_key_prefix": f"{tiny.redis_key_prefix}off:",
+        }
+    )
+    cached, uncached = (
+        RedisStateStore.from_settings(tiny),
+        RedisStateStore.from_settings(off),
+    )
+    customers = [f"K{n}" for n in range(6)]
+    try:
+        for round_ in range(4):
+            batch = []
+            for n, customer in enumerate(customers):
+                basket = f"R{round_}"
+                batch.append(
+                    event(
+                        f"{customer}-{round_}-a",
+                        ADD,
+                        ((f"I{n}", 1),),
+                        customer=customer,
+                        basket=basket,
+                    )
+                )
+                if (n + round_) % 3 == 0:
+                    batch.append(
+                        event(
+                            f"{customer}-{round_}-c",
+                            CHECKOUT,
+                            customer=customer,
+                            basket=basket,
+                            ts=T0 + round_,
+                        )
+                    )
+            got = await cached.apply(batch)
+            want = await uncached.apply(batch)
+            assert [_history_lists(s) for s in got] == [_history_lists(s) for s in want]
+        assert cached.histories.hits > 0
+        assert len(cached.histories) < len(customers)  # some were evicted
+        assert cached.histories.held_bytes <= 2_000
+    finally:
+        for each in (cached, uncached):
+            client = connect(tiny)
+            keys = [
+                k async for k in client.scan_iter(match=f"{tiny.redis_key_prefix}*")
+            ]
+            if keys:
+                await client.unlink(*keys)
+            await client.aclose()
+            await each.close()

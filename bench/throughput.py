@@ -16,7 +16,12 @@ Phases, all on fresh per-run topics, consumer groups and Redis key prefixes:
 4. scale-out: two workers in one consumer group; the same events are produced
    once the group is stable (see ``measure_scale_out``);
 5. one worker: saturation on the pre-filled topic, then end-to-end latency at
-   fixed offered loads from a paced producer, peak RSS and Redis commands.
+   fixed offered loads from a paced producer, peak RSS and Redis commands;
+6. processing alone: the worker's ``BatchProcessor`` (validation, Redis state,
+   scoring, output encoding) in this process, on the same events in batches of
+   the worker's mean size, with no Kafka: what the worker could reach if Faust
+   cost nothing. A worker does both in one thread, so its rate should be near
+   ``1 / (1 / faust_ceiling + 1 / processing)``, which the summary prints.
 
 Rates come from the outputs' broker timestamps (``LogAppendTime``); latency is
 output append time minus the input record's produce time, matched by event id.
@@ -58,6 +63,7 @@ from stream_probes import (
 from worker_process import (
     WorkerProcess,
     cpu_seconds,
+    metric_totals,
     peak_rss_mb,
     start_worker,
     stop_worker,
@@ -377,6 +383,10 @@ async def measure_worker(
         result["cpu_ms_per_event"] = (
             cpu_seconds(worker.pid) * MS_PER_S / max(answered, 1)
         )
+        events, batches = await asyncio.to_thread(
+            metric_totals, worker, "stream_app_batch_size"
+        )
+        result["saturation_mean_batch"] = events / max(batches, 1)
         server = counter_delta(await redis_counters(settings), before)
         outputs = await read_outputs(settings, settings.output_topic, answered)
         result["saturation"] = {
@@ -394,6 +404,58 @@ async def measure_worker(
     finally:
         result["stats"] = await asyncio.to_thread(stop_worker, worker)
     return result
+
+
+async def measure_processing(
+    settings: Settings,
+    messages: Sequence[Keyed],
+    history: pd.DataFrame,
+    batch_size: int,
+) -> dict[str, Any]:
+    """The worker's processor alone, on Redis, with no Kafka; see the module doc."""
+    from stream_app.model.kernel import set_threads
+    from stream_app.ops.reload import load_verified
+    from stream_app.state.redis import RedisStateStore
+    from stream_app.streaming.processor import BatchProcessor, SourceMessage
+
+    await bootstrap(settings, history)
+    set_threads(settings.scoring_threads)
+    scorer = await asyncio.to_thread(
+        load_verified,
+        settings.artifact_dir,
+        recommend_repeats=settings.recommend_repeats,
+    )
+    store = RedisStateStore.from_settings(settings)
+    processor = BatchProcessor(store, scorer, settings)
+    sources = [
+        SourceMessage(settings.input_topic, 0, offset, m.key, m.value)
+        for offset, m in enumerate(messages)
+    ]
+    try:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for start in range(0, len(sources), batch_size):
+            await processor.process(sources[start : start + batch_size])
+        seconds = time.perf_counter() - started
+        cpu_seconds_used = time.process_time() - cpu_started
+    finally:
+        await store.close()
+    stats = processor.stats
+    per_event_us = 1e6 / max(stats.events, 1)
+    state_us = stats.state_seconds * per_event_us
+    score_us = stats.score_seconds * per_event_us
+    return {
+        "events": stats.events,
+        "batch_size": batch_size,
+        "rate_per_s": stats.events / seconds,
+        "cpu_us_per_event": cpu_seconds_used * per_event_us,
+        "state_us_per_event": state_us,
+        "score_us_per_event": score_us,
+        "other_us_per_event": seconds * per_event_us - state_us - score_us,
+        "history_cache": {
+            "hits": store.histories.hits,
+            "misses": store.histories.misses,
+        },
+    }
 
 
 async def measure_latency(
@@ -522,14 +584,22 @@ def plot(results: dict[str, Any], path: Path) -> None:
     cdf.grid(True, which="both", alpha=0.3)
     cdf.legend(fontsize=8, loc="lower right")
 
-    names = ["bare loop (limit)", "Faust alone", "1 worker", "2 workers"]
+    names = [
+        "bare loop\n(limit)",
+        "Faust alone",
+        "processing\nalone",
+        "1 worker",
+        "2 workers",
+    ]
     rates = [
         results["limit"]["rate_per_s"]["steady"],
         results["faust_ceiling"]["rate_per_s"]["steady"],
+        results["processing"]["rate_per_s"],
         results["worker"]["saturation"]["rate_per_s"]["steady"],
         results["scale_out"]["rate_per_s"]["steady"],
     ]
-    bars.bar(names, rates, color=["#888888", "#bbbbbb", "#1f77b4", "#2ca02c"])
+    colours = ["#888888", "#bbbbbb", "#bbbbbb", "#1f77b4", "#2ca02c"]
+    bars.bar(names, rates, color=colours)
     for index, rate in enumerate(rates):
         bars.text(index, rate, f"{rate:,.0f}", ha="center", va="bottom")
     bars.set_ylabel("events/s at saturation (steady middle 80%)")
@@ -622,6 +692,19 @@ async def run(out: Path, *, keep: bool) -> int:
         results["worker"] = await measure_worker(
             run_settings(base, run_id, "one"), messages, history, log_dir
         )
+
+        batch_size = max(round(results["worker"]["saturation_mean_batch"]), 1)
+        say(
+            f"processing alone: no Kafka, batches of {batch_size} "
+            "(the worker's mean at saturation)"
+        )
+        results["processing"] = await measure_processing(
+            run_settings(base, run_id, "proc"),
+            messages[:SATURATION_EVENTS],
+            history,
+            batch_size,
+        )
+        say(f"  processing alone: {results['processing']['rate_per_s']:,.0f} events/s")
     finally:
         if not keep:
             say("cleaning up the run's topics and Redis keys")
@@ -651,6 +734,20 @@ def print_summary(results: dict[str, Any], out: Path) -> None:
     print(
         f"1 worker: {one:,.0f} events/s ({one / limit:.0%} of the limit, "
         f"{one / ceiling:.0%} of the Faust ceiling)"
+    )
+    processing = results["processing"]
+    alone = processing["rate_per_s"]
+    print(
+        f"processing alone (state, scoring, encoding; no Kafka): {alone:,.0f} "
+        f"events/s in batches of {processing['batch_size']}: state "
+        f"{processing['state_us_per_event']:.0f} us, scoring "
+        f"{processing['score_us_per_event']:.0f} us, the rest "
+        f"{processing['other_us_per_event']:.0f} us per event"
+    )
+    both = 1 / (1 / ceiling + 1 / alone)
+    print(
+        f"  one thread doing both: 1 / (1/{ceiling:,.0f} + 1/{alone:,.0f}) = "
+        f"{both:,.0f} events/s expected, {one:,.0f} measured"
     )
     print(f"2 workers: {two:,.0f} events/s ({two / one:.2f}x one worker)")
     for label, summary in results["worker"]["latency"].items():

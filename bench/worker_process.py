@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import subprocess
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,8 @@ from stream_app.streaming.launcher import stop_worker as stop_process
 
 #: How long a SIGTERM'd worker may take to leave before it is killed, in seconds.
 STOP_TIMEOUT_S = 30.0
+#: How long a read of the worker's metrics may take, in seconds.
+METRICS_TIMEOUT_S = 5.0
 #: The worker logs its counters in one line when its agent stops.
 _STATS_LINE = re.compile(r"agent stopping stats=ProcessorStats\((?P<fields>.*)\)")
 _COUNTER = re.compile(r"(?P<name>\w+)=(?P<value>\d+(?:\.\d+)?)(?=,|$)")
@@ -30,6 +33,7 @@ class WorkerProcess:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    web_port: int
 
     @property
     def pid(self) -> int:
@@ -67,6 +71,7 @@ def start_worker(
         command: Python arguments of the process (default the product's worker).
     """
     log_path = log_dir / f"{name}.log"
+    web_port = free_port()
     run_settings = settings.model_copy(
         update={"redis_url": redis_url or settings.redis_url, "log_json": False}
     )
@@ -75,10 +80,10 @@ def start_worker(
         log_path,
         command,
         STREAM_APP_WEB_HOST="127.0.0.1",
-        STREAM_APP_WEB_PORT=str(free_port()),
+        STREAM_APP_WEB_PORT=str(web_port),
         STREAM_APP_LOG_LEVEL="INFO",
     )
-    return WorkerProcess(name, process, log_path)
+    return WorkerProcess(name, process, log_path, web_port)
 
 
 def stop_worker(worker: WorkerProcess) -> dict[str, float]:
@@ -97,6 +102,19 @@ def stop_worker(worker: WorkerProcess) -> dict[str, float]:
             for counter in _COUNTER.finditer(fields):
                 counters[counter.group("name")] = float(counter.group("value"))
     return counters
+
+
+def metric_totals(worker: WorkerProcess, name: str) -> tuple[float, float]:
+    """Return the (sum, count) of one histogram the worker serves on /metrics."""
+    url = f"http://127.0.0.1:{worker.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT_S) as response:
+        text = response.read().decode()
+    totals = {}
+    for line in text.splitlines():
+        for part in ("sum", "count"):
+            if line.startswith(f"{name}_{part} "):
+                totals[part] = float(line.split()[1])
+    return totals.get("sum", 0.0), totals.get("count", 0.0)
 
 
 def peak_rss_mb(pid: int) -> float:

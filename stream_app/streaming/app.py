@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnsupportedForMessageFormatError,
+)
 from faust.exceptions import ProducerSendError
 
 from stream_app.ops.metrics import Metrics
@@ -209,6 +216,14 @@ class StreamWorker:
 
         A failed delivery re-sends the whole list after a backoff (the producer
         has already retried internally); duplicates are possible, losses not.
+
+        Raises:
+            UndeliverableError: The producer refused a record for its content
+                (size, format), which no resend can mend; the batch stays
+                uncommitted and the worker stops with the reason, rather than
+                retry it forever. The processor keeps answers under
+                ``MAX_OUTPUT_BYTES``, so this means the producer or broker
+                limits are set below it.
         """
         attempt = 0
         while True:
@@ -226,6 +241,12 @@ class StreamWorker:
             except (KafkaError, ProducerSendError) as exc:
                 # Faust wraps delivery failures in ProducerSendError; both mean
                 # "not delivered", so the whole list is sent again (never dropped).
+                cause = exc.__cause__ if isinstance(exc, ProducerSendError) else exc
+                if isinstance(cause, _RECORD_REFUSED):
+                    raise UndeliverableError(
+                        f"the producer refuses a record however often it is "
+                        f"sent: {cause!r}"
+                    ) from exc
                 self.readiness.set_kafka(False)
                 delay_s = self._publish_backoff.delay_s(attempt)
                 logger.warning(
@@ -237,6 +258,20 @@ class StreamWorker:
                 )
                 await asyncio.sleep(delay_s)
                 attempt += 1
+
+
+#: Producer errors about a record's own content: resending it cannot succeed.
+_RECORD_REFUSED = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    CorruptRecordException,
+    UnsupportedForMessageFormatError,
+)
+
+
+class UndeliverableError(RuntimeError):
+    """The producer refused a record for its content; see ``StreamWorker.publish``."""
 
 
 def _hold(events: Sequence[Any]) -> None:

@@ -29,6 +29,11 @@ MAX_DETAIL_CHARS = 1000
 
 #: Digits kept of probabilities and contributions in published messages.
 PROBABILITY_DIGITS = 6
+#: Largest recommendation published, in bytes. The producer refuses a record
+#: over ``producer_max_request_size`` (1,000,000 bytes by default) however often
+#: it is sent, so a larger answer (a basket of tens of thousands of unknown
+#: codes, reported back) is dead-lettered instead, leaving room for headers.
+MAX_OUTPUT_BYTES = 900_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from stream_app.state.base import ApplyStatus, EventState, StateStore
 from stream_app.streaming.backoff import Backoff
 from stream_app.streaming.events import BasketEvent
 from stream_app.streaming.messages import (
+    MAX_OUTPUT_BYTES,
     Outbound,
     dead_letter_headers,
     dead_letter_value,
@@ -170,7 +171,7 @@ class BatchProcessor:
         that event alone. Events the failed batch applied come back as duplicates.
         """
         try:
-            return await self._answer(events, now)
+            return await self._answer(events, sources, now)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -192,7 +193,9 @@ class BatchProcessor:
             reason = f"{type(exc).__name__}: {exc}"
             return [self._dead_letter(sources[0], "internal_error", reason)]
 
-    async def _answer(self, events: list[BasketEvent], now: float) -> list[Outbound]:
+    async def _answer(
+        self, events: list[BasketEvent], sources: list[SourceMessage], now: float
+    ) -> list[Outbound]:
         started = time.perf_counter()
         states = await self._apply_with_retry(events)
         applied = time.perf_counter()
@@ -202,7 +205,7 @@ class BatchProcessor:
         recommendations = self._score(scorer, events, states)
         self.stats.state_seconds += applied - started
         self.stats.score_seconds += time.perf_counter() - applied
-        outputs = self._outputs(scorer, events, recommendations, now)
+        outputs = self._outputs(scorer, events, sources, recommendations, now)
         self._metrics.processed(len(events))
         self._metrics.unknown_codes(sum(len(r.unknown_codes) for r in recommendations))
         return outputs
@@ -274,6 +277,7 @@ class BatchProcessor:
         self,
         scorer: BatchScorer,
         events: list[BasketEvent],
+        sources: list[SourceMessage],
         recommendations: list[Recommendation],
         now: float,
     ) -> list[Outbound]:
@@ -281,7 +285,8 @@ class BatchProcessor:
         version = scorer.version
         contributions = self._settings.output_contributions
         outputs = []
-        for event, recommendation in zip(events, recommendations, strict=True):
+        answers = zip(events, sources, recommendations, strict=True)
+        for event, source, recommendation in answers:
             document = recommendation_document(
                 event,
                 recommendation,
@@ -289,9 +294,18 @@ class BatchProcessor:
                 generated_at=now,
                 contributions=contributions,
             )
+            value = encode_document(document)
+            if len(value) > MAX_OUTPUT_BYTES:
+                detail = (
+                    f"recommendation of {len(value):,} bytes exceeds "
+                    f"{MAX_OUTPUT_BYTES:,}; unknown basket codes: "
+                    f"{len(recommendation.unknown_codes):,}"
+                )
+                outputs.append(self._dead_letter(source, "output_too_large", detail))
+                continue
             key = partition_key(event.customer_id, event.basket_id)
-            outputs.append(Outbound(topic, key, encode_document(document)))
-        self.stats.recommendations += len(outputs)
+            outputs.append(Outbound(topic, key, value))
+            self.stats.recommendations += 1
         return outputs
 
     def _dead_letter(

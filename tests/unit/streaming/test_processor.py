@@ -222,3 +222,28 @@ async def test_unknown_basket_codes_are_reported() -> None:
     worker = processor()
     (output,) = await worker.process([message(0, added("e1", "NOPE"))])
     assert json.loads(output.value)["unknown_codes"] == ["NOPE"]
+
+
+async def test_an_answer_too_large_to_publish_is_dead_lettered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stream_app.streaming import processor as processor_module
+
+    # A basket of many unknown codes is reported back in full; past the limit
+    # the producer would refuse the answer forever, so it is dead-lettered.
+    monkeypatch.setattr(processor_module, "MAX_OUTPUT_BYTES", 2_000)
+    many = tuple(EventItem(f"UNKNOWN-{n:04d}", 1, 1.0) for n in range(150))
+    flood = encode_event(BasketEvent("e2", "C1", "B1", EventType.ITEM_ADDED, many, T0))
+    worker = processor()
+    small, large = await worker.process(
+        [message(0, added("e1", "A")), message(1, flood)]
+    )
+    assert small.topic == "out"
+    assert json.loads(small.value)["event_id"] == "e1"
+    assert large.topic == "dlq"
+    headers = dict(large.headers)
+    assert headers[DLQ_REASON] == b"output_too_large"
+    assert headers[DLQ_OFFSET] == b"1"
+    assert large.value == flood  # the event itself, to re-drive once mended
+    assert worker.stats.recommendations == 1
+    assert worker.stats.dead_letters["output_too_large"] == 1

@@ -19,9 +19,14 @@ Phases, all on fresh per-run topics, consumer groups and Redis key prefixes:
    fixed offered loads from a paced producer, peak RSS and Redis commands;
 6. processing alone: the worker's ``BatchProcessor`` (validation, Redis state,
    scoring, output encoding) in this process, on the same events in batches of
-   the worker's mean size, with no Kafka: what the worker could reach if Faust
-   cost nothing. A worker does both in one thread, so its rate should be near
-   ``1 / (1 / faust_ceiling + 1 / processing)``, which the summary prints.
+   the worker's mean size at saturation, with no Kafka: what the worker could
+   reach if Faust cost nothing. Its rate is taken over the middle 80 % of the
+   batches, as the other rates are. A worker does both in one thread: if none
+   of the two overlapped, it would reach ``1 / (1 / faust + 1 / processing)``;
+   it gets a little more, because the processing time includes Redis round
+   trips, during which Faust's tasks run. ``min(faust, processing)`` bounds it
+   from above. (This phase runs in the benchmark's process, whose loaded data
+   set is frozen out of the garbage collector, as the worker's start-up is.)
 
 Rates come from the outputs' broker timestamps (``LogAppendTime``); latency is
 output append time minus the input record's produce time, matched by event id.
@@ -49,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stream_probes import (
     LOG_APPEND_TIME,
     MS_PER_S,
+    RATE_TRIM_SHARE,
     Keyed,
     RedisRoundTripRelay,
     bare_loop,
@@ -431,26 +437,38 @@ async def measure_processing(
         SourceMessage(settings.input_topic, 0, offset, m.key, m.value)
         for offset, m in enumerate(messages)
     ]
+    # Per batch: events, wall seconds, state seconds, scoring seconds.
+    timings: list[tuple[int, float, float, float]] = []
+    stats = processor.stats
     try:
-        started, cpu_started = time.perf_counter(), time.process_time()
         for start in range(0, len(sources), batch_size):
-            await processor.process(sources[start : start + batch_size])
-        seconds = time.perf_counter() - started
-        cpu_seconds_used = time.process_time() - cpu_started
+            batch = sources[start : start + batch_size]
+            state, score = stats.state_seconds, stats.score_seconds
+            began = time.perf_counter()
+            await processor.process(batch)
+            timings.append(
+                (
+                    len(batch),
+                    time.perf_counter() - began,
+                    stats.state_seconds - state,
+                    stats.score_seconds - score,
+                )
+            )
     finally:
         await store.close()
-    stats = processor.stats
-    per_event_us = 1e6 / max(stats.events, 1)
-    state_us = stats.state_seconds * per_event_us
-    score_us = stats.score_seconds * per_event_us
+    trim = int(len(timings) * RATE_TRIM_SHARE)
+    steady = timings[trim : len(timings) - trim] or timings
+    events = sum(t[0] for t in steady)
+    seconds, state_s, score_s = (sum(t[i] for t in steady) for i in (1, 2, 3))
+    per_event_us = 1e6 / max(events, 1)
     return {
         "events": stats.events,
+        "steady_events": events,
         "batch_size": batch_size,
-        "rate_per_s": stats.events / seconds,
-        "cpu_us_per_event": cpu_seconds_used * per_event_us,
-        "state_us_per_event": state_us,
-        "score_us_per_event": score_us,
-        "other_us_per_event": seconds * per_event_us - state_us - score_us,
+        "rate_per_s": events / seconds,
+        "state_us_per_event": state_s * per_event_us,
+        "score_us_per_event": score_s * per_event_us,
+        "other_us_per_event": (seconds - state_s - score_s) * per_event_us,
         "history_cache": {
             "hits": store.histories.hits,
             "misses": store.histories.misses,
@@ -746,8 +764,9 @@ def print_summary(results: dict[str, Any], out: Path) -> None:
     )
     both = 1 / (1 / ceiling + 1 / alone)
     print(
-        f"  one thread doing both: 1 / (1/{ceiling:,.0f} + 1/{alone:,.0f}) = "
-        f"{both:,.0f} events/s expected, {one:,.0f} measured"
+        f"  one thread doing both, no overlap: 1 / (1/{ceiling:,.0f} + "
+        f"1/{alone:,.0f}) = {both:,.0f} events/s; full overlap: "
+        f"{min(ceiling, alone):,.0f}; measured {one:,.0f}"
     )
     print(f"2 workers: {two:,.0f} events/s ({two / one:.2f}x one worker)")
     for label, summary in results["worker"]["latency"].items():

@@ -114,7 +114,9 @@ def metric_totals(worker: WorkerProcess, name: str) -> tuple[float, float]:
         for part in ("sum", "count"):
             if line.startswith(f"{name}_{part} "):
                 totals[part] = float(line.split()[1])
-    return totals.get("sum", 0.0), totals.get("count", 0.0)
+    if len(totals) != 2:
+        raise RuntimeError(f"{url} serves no histogram {name}")
+    return totals["sum"], totals["count"]
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -6,8 +6,10 @@ key                                    type    holds, expiry
 ``<p>{c:<customer>}:hist``             hash    stock code -> ``"orders units last"``
                                                (last = unix seconds); no expiry
 ``<p>{c:<customer>}:hist:token``       string  names the history's content: set
-                                               anew whenever the history changes
-                                               (see ``state.redis``); no expiry
+                                               anew whenever the history changes,
+                                               and created by the first request
+                                               for a history (see
+                                               ``state.redis``); no expiry
 ``<p>{c:<customer>}:basket:<basket>``  hash    stock code -> units; ``basket_ttl``
 ``<p>{c:<customer>}:order:<basket>``   list    the basket's stock codes in the
                                                order first added; ``basket_ttl``
@@ -17,9 +19,10 @@ key                                    type    holds, expiry
 ``<p>{b:<basket>}:order``              list    as above, anonymous
 ``<p>{b:<basket>}:closed``             string  as above, anonymous
 ``<p>{b:<basket>}:seen:<event_id>``    string  as above, anonymous
-``<p>{b:<basket>}:hist``               hash    never written (anonymous shoppers
-``<p>{b:<basket>}:hist:token``         string  have no history); named so the
+``<p>{b:<basket>}:hist``               hash    never written: anonymous shoppers
+                                               have no history; named so the
                                                script always gets six keys
+``<p>{b:<basket>}:hist:token``         string  never written, likewise
 =====================================  ======  ===================================
 
 ``<p>`` is ``settings.redis_key_prefix``. The ``{...}`` hash tag puts all keys of

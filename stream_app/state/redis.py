@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -88,13 +88,14 @@ class HistoryCache:
         return b"" if entry is None else entry[0]
 
     def resolve(
-        self, replies: Sequence[tuple[str, bytes, list[bytes] | None]]
+        self, replies: Sequence[tuple[str, bytes, list[bytes] | int]]
     ) -> list[CustomerHistory]:
         """The histories script replies name, as (history key, token, flat).
 
-        A reply without ``flat`` means the held history is current; the others
-        are parsed and kept. Held histories are taken before any is kept, so
-        keeping one cannot evict another that the same batch relies on.
+        A reply whose ``flat`` is not a list (the script's 0) means the held
+        history is current; the others are parsed and kept, read-only. Held
+        histories are taken before any is kept, so keeping one cannot evict
+        another that the same batch relies on.
 
         Raises:
             StateError: (retriable) a reply relies on a history not held: the
@@ -102,7 +103,7 @@ class HistoryCache:
         """
         found: list[CustomerHistory | None] = []
         for key, token, flat in replies:
-            if flat is not None:
+            if isinstance(flat, list):
                 found.append(None)
                 continue
             entry = self._entries.get(key)
@@ -113,7 +114,7 @@ class HistoryCache:
         histories = []
         for (key, token, flat), held in zip(replies, found, strict=True):
             if held is None:
-                held = parse_history(flat)
+                held = _read_only(parse_history(cast(list[bytes], flat)))
                 self.misses += 1
                 entry = (token, held)
                 if self._enabled and token and self._fits(entry):
@@ -127,6 +128,18 @@ class HistoryCache:
     def clear(self) -> None:
         """Forget every history (tests; a worker never needs to)."""
         self._entries.clear()
+
+
+def _read_only(history: CustomerHistory) -> CustomerHistory:
+    # Batches share a kept history: an in-place change would leak into others.
+    for array in (
+        history.codes,
+        history.orders,
+        history.quantity,
+        history.last_purchase,
+    ):
+        array.flags.writeable = False
+    return history
 
 
 def _entry_bytes(entry: tuple[bytes, CustomerHistory]) -> int:

@@ -17,11 +17,18 @@ import hashlib
 #: basket as flat code/units pairs in first-added order when asked for, else its
 #: number of distinct codes (the caller derives it from an earlier reply), and,
 #: when the history is asked for, token names its current content and history
-#: is the flat HGETALL, or nil when the caller's token is that token already.
-#: A checkout that changes a history gives it a new token: the checkout's seen
-#: key, unique per event; a history without a token gets one when first asked.
+#: is the flat HGETALL, or the integer 0 when the caller's token is that token
+#: already (an integer, not nil: a Lua false arrives as nil in RESP2 but as a
+#: boolean in RESP3).
+#: A checkout gives the history a new token, and so does the first request for
+#: a history without one: the event's seen key and the server's clock, so that
+#: an event applied twice (replayed after Redis lost its write) never names two
+#: contents with one token.
 APPLY_EVENTS = """
 local seen_ttl, basket_ttl = ARGV[1], ARGV[2]
+-- Redis 5+ replicates a script's effects, not the script, so TIME is allowed
+local clock = redis.call('TIME')
+local stamp = ':' .. clock[1] .. '.' .. clock[2]
 -- HMGET takes at most this many fields at once (Lua's unpack limit is higher)
 local CHUNK = 1000
 local replies = {}
@@ -91,7 +98,7 @@ for e = 0, #KEYS / 6 - 1 do
         redis.call('HSET', history, code,
           string.format('%d %d %s', orders, quantity, last))
       end
-      redis.call('SET', token, seen)
+      redis.call('SET', token, seen .. stamp)
     end
     redis.call('DEL', basket, order)
     redis.call('SET', closed, ts, 'PX', seen_ttl)
@@ -117,10 +124,10 @@ for e = 0, #KEYS / 6 - 1 do
   if want_history == '1' then
     local current = redis.call('GET', token)
     if not current then
-      current = seen
+      current = seen .. stamp
       redis.call('SET', token, current)
     end
-    reply[3] = false
+    reply[3] = 0
     if current ~= held_token then
       reply[3] = redis.call('HGETALL', history)
     end

@@ -30,11 +30,9 @@ from typing import Any, cast
 
 import faust
 from aiokafka.errors import (
-    CorruptRecordException,
     KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
-    RecordTooLargeError,
     UnsupportedForMessageFormatError,
 )
 from faust.exceptions import ProducerSendError
@@ -43,7 +41,7 @@ from stream_app.ops.metrics import Metrics
 from stream_app.ops.readiness import Readiness
 from stream_app.settings import Settings
 from stream_app.streaming.backoff import Backoff
-from stream_app.streaming.messages import Outbound
+from stream_app.streaming.messages import MAX_OUTPUT_BYTES, Outbound
 from stream_app.streaming.processor import BatchProcessor, SourceMessage
 
 logger = logging.getLogger(__name__)
@@ -105,6 +103,14 @@ class StreamWorker:
             datadir=Path(tempfile.gettempdir()) / "stream-app-faust",
             autodiscover=False,
         )
+        # The processor dead-letters answers over MAX_OUTPUT_BYTES; the producer
+        # must take every answer up to that size, or publish() would stop.
+        request_limit = self.app.conf.producer_max_request_size
+        if request_limit <= MAX_OUTPUT_BYTES:
+            raise ValueError(
+                f"producer_max_request_size ({request_limit}) must exceed "
+                f"MAX_OUTPUT_BYTES ({MAX_OUTPUT_BYTES})"
+            )
         self.input_topic = self._topic(settings.input_topic)
         self.output_topic = self._topic(settings.output_topic)
         self.dlq_topic = self._topic(settings.dlq_topic)
@@ -261,11 +267,10 @@ class StreamWorker:
 
 
 #: Producer errors about a record's own content: resending it cannot succeed.
+#: (A corrupt-record reply is left out: a flipped bit on the way is transient.)
 _RECORD_REFUSED = (
     MessageSizeTooLargeError,
     RecordListTooLargeError,
-    RecordTooLargeError,
-    CorruptRecordException,
     UnsupportedForMessageFormatError,
 )
 

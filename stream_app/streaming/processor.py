@@ -284,9 +284,10 @@ class BatchProcessor:
         topic = self._settings.output_topic
         version = scorer.version
         contributions = self._settings.output_contributions
-        outputs = []
+        outputs: list[Outbound] = []
+        too_large: dict[int, tuple[SourceMessage, str]] = {}
         answers = zip(events, sources, recommendations, strict=True)
-        for event, source, recommendation in answers:
+        for index, (event, source, recommendation) in enumerate(answers):
             document = recommendation_document(
                 event,
                 recommendation,
@@ -296,16 +297,19 @@ class BatchProcessor:
             )
             value = encode_document(document)
             if len(value) > MAX_OUTPUT_BYTES:
-                detail = (
+                too_large[index] = (
+                    source,
                     f"recommendation of {len(value):,} bytes exceeds "
                     f"{MAX_OUTPUT_BYTES:,}; unknown basket codes: "
-                    f"{len(recommendation.unknown_codes):,}"
+                    f"{len(recommendation.unknown_codes):,}",
                 )
-                outputs.append(self._dead_letter(source, "output_too_large", detail))
-                continue
             key = partition_key(event.customer_id, event.basket_id)
             outputs.append(Outbound(topic, key, value))
-            self.stats.recommendations += 1
+        # Counted only once every answer is built: a failure above re-runs the
+        # batch one event at a time, which must not count anything twice.
+        for index, (source, detail) in too_large.items():
+            outputs[index] = self._dead_letter(source, "output_too_large", detail)
+        self.stats.recommendations += len(outputs) - len(too_large)
         return outputs
 
     def _dead_letter(

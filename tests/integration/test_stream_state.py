@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 
 # The contract scenarios live beside the in-memory store's unit tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
@@ -263,3 +264,68 @@ async def test_a_cache_smaller_than_a_batch_changes_no_state(
                 await client.unlink(*keys)
             await client.aclose()
             await each.close()
+
+
+async def test_a_checkout_applied_again_after_redis_lost_it_gets_a_new_token(
+    store: RedisStateStore, settings: Settings
+) -> None:
+    """Redis lost a checkout (and an earlier one) that Kafka then redelivers: the
+    same event rebuilds other content, and must not name it with the old token."""
+    from state.contract import ADD, CHECKOUT, T0, event
+
+    layout = KeyLayout(settings.redis_key_prefix)
+    again = event("x1", CHECKOUT, (("A", 1),), basket="B1", ts=T0)
+    await store.apply([event("w1", CHECKOUT, (("W", 1),), basket="B0", ts=T0)])
+    await store.apply([again])
+    held = await store.apply([event("x2", ADD, (("Q", 1),), basket="B2")])
+    assert _history_lists(held[0])[0] == ["A", "W"]
+
+    client = connect(settings)
+    try:  # the lost writes: both checkouts, their seen keys and the token
+        await client.delete(
+            layout.history("C1"),
+            layout.history_token("C1"),
+            *[k for e in (again,) for k in layout.event_keys(e)[:4]],
+        )
+    finally:
+        await client.aclose()
+    other = RedisStateStore.from_settings(settings)
+    try:
+        await other.apply([again])  # redelivered to another worker
+    finally:
+        await other.close()
+    after = await store.apply([event("x3", ADD, (("R", 1),), basket="B3")])
+    assert _history_lists(after[0])[0] == ["A"]  # W stays lost; A is what Redis has
+
+
+async def test_the_cache_works_over_resp3(settings: Settings) -> None:
+    from state.contract import ADD, CHECKOUT, T0, event
+
+    password = settings.redis_password
+    client = aioredis.Redis.from_url(
+        settings.redis_url,
+        username=settings.redis_username,
+        password=password.get_secret_value() if password else None,
+        protocol=3,
+    )
+    store = RedisStateStore(
+        client,
+        KeyLayout(settings.redis_key_prefix),
+        settings.basket_ttl,
+        settings.seen_events_ttl,
+        history_cache_mb=1,
+    )
+    try:
+        await store.apply([event("r1", CHECKOUT, (("A", 2),), basket="B0", ts=T0)])
+        states = await store.apply([event("r2", ADD, (("B", 1),))])
+        assert store.histories.hits == 1
+        assert _history_lists(states[0])[:2] == [["A"], [1.0]]
+    finally:
+        cleanup = connect(settings)
+        keys = [
+            k async for k in cleanup.scan_iter(match=f"{settings.redis_key_prefix}*")
+        ]
+        if keys:
+            await cleanup.unlink(*keys)
+        await cleanup.aclose()
+        await store.close()

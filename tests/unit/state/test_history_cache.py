@@ -7,6 +7,8 @@ import pytest
 from stream_app.errors import StateError
 from stream_app.state.redis import HistoryCache
 
+# The script sends the integer 0 in place of a history the caller holds.
+
 
 def flat(*codes: str) -> list[bytes]:
     """An HGETALL reply of a history with one order of one unit per code."""
@@ -21,8 +23,10 @@ def test_a_history_sent_is_parsed_kept_and_reused_for_its_token() -> None:
     (sent,) = cache.resolve([("h:1", b"t1", flat("B", "A"))])
     assert sent.codes.tolist() == ["A", "B"]
     assert cache.token("h:1") == b"t1"
-    (held,) = cache.resolve([("h:1", b"t1", None)])
+    (held,) = cache.resolve([("h:1", b"t1", 0)])
     assert held is sent
+    with pytest.raises(ValueError):  # shared by batches, so never changed
+        held.orders[0] = 5.0
     assert (cache.hits, cache.misses) == (1, 1)
 
 
@@ -30,10 +34,10 @@ def test_a_reply_without_history_for_a_token_not_held_is_a_retriable_error() -> 
     cache = HistoryCache(max_mb=1)
     cache.resolve([("h:1", b"t1", flat("A"))])
     with pytest.raises(StateError) as caught:
-        cache.resolve([("h:1", b"t2", None)])
+        cache.resolve([("h:1", b"t2", 0)])
     assert caught.value.retriable
     with pytest.raises(StateError):
-        cache.resolve([("h:2", b"t1", None)])
+        cache.resolve([("h:2", b"t1", 0)])
 
 
 def test_a_new_token_replaces_the_held_history() -> None:
@@ -41,7 +45,7 @@ def test_a_new_token_replaces_the_held_history() -> None:
     cache.resolve([("h:1", b"t1", flat("A"))])
     (new,) = cache.resolve([("h:1", b"t2", flat("A", "C"))])
     assert cache.token("h:1") == b"t2"
-    assert cache.resolve([("h:1", b"t2", None)])[0] is new
+    assert cache.resolve([("h:1", b"t2", 0)])[0] is new
 
 
 def test_least_recently_used_histories_go_first_within_the_memory_bound() -> None:
@@ -59,7 +63,7 @@ def test_held_histories_of_a_batch_are_taken_before_new_ones_are_kept() -> None:
     # that the same batch relies on.
     cache = HistoryCache(max_mb=0.0012)
     (kept,) = cache.resolve([("h:1", b"t1", flat("A", "B"))])
-    both = cache.resolve([("h:2", b"t9", flat("C", "D")), ("h:1", b"t1", None)])
+    both = cache.resolve([("h:2", b"t9", flat("C", "D")), ("h:1", b"t1", 0)])
     assert both[1] is kept
     assert both[0].codes.tolist() == ["C", "D"]
 

@@ -247,3 +247,30 @@ async def test_an_answer_too_large_to_publish_is_dead_lettered(
     assert large.value == flood  # the event itself, to re-drive once mended
     assert worker.stats.recommendations == 1
     assert worker.stats.dead_letters["output_too_large"] == 1
+
+
+async def test_an_answer_that_fails_to_build_is_dead_lettered_and_counted_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stream_app.streaming import processor as processor_module
+
+    build = processor_module.recommendation_document
+
+    def failing_for_e2(event: BasketEvent, *args: Any, **kwargs: Any) -> Any:
+        if event.event_id == "e2":
+            raise ValueError("cannot build")
+        return build(event, *args, **kwargs)
+
+    monkeypatch.setattr(processor_module, "recommendation_document", failing_for_e2)
+    worker = processor()
+    outbound = await worker.process(
+        [
+            message(0, added("e1", "A")),
+            message(1, added("e2", "B")),
+            message(2, added("e3", "C")),
+        ]
+    )
+    assert [m.topic for m in outbound] == ["out", "dlq", "out"]
+    assert dict(outbound[1].headers)[DLQ_REASON] == b"internal_error"
+    # The failed whole-batch pass counted nothing: each answer once.
+    assert worker.stats.recommendations == 2

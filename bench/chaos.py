@@ -22,7 +22,6 @@ import json
 import shutil
 import signal
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from chaos_harness import ChaosPlan, ChaosReport, run_chaos  # noqa: E402
 
-from stream_app.logs import configure_logging  # noqa: E402
+from stream_app.logs import configure_logging, progress_printer  # noqa: E402
 from stream_app.settings import get_settings  # noqa: E402
 
 #: Default span: three weeks of December 2011 trading, 59,838 events.
@@ -44,9 +43,8 @@ DEFAULT_OUT = ROOT / "reports" / "chaos" / "chaos.json"
 LOG_DIR = ROOT / "reports" / "tmp" / "chaos-logs"
 
 
-def say(message: str) -> None:
-    """Print one progress line."""
-    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
+#: Prints one progress line.
+say = progress_printer("chaos")
 
 
 def table(report: ChaosReport) -> str:

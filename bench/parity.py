@@ -43,7 +43,7 @@ from stream_app.evaluation.parity import (
 from stream_app.evaluation.protocols import K_MAX, Protocol, build_task, rank_task
 from stream_app.evaluation.recommenders.product import ProductModel
 from stream_app.evaluation.split import temporal_split
-from stream_app.logs import configure_logging
+from stream_app.logs import configure_logging, progress_printer
 from stream_app.model.artifact import save_artifact
 from stream_app.settings import Settings, get_settings
 from stream_app.streaming.events import BasketEvent
@@ -60,9 +60,8 @@ PROGRESS_INTERVAL_S = 10.0
 LOG_TAIL_LINES = 30
 
 
-def say(message: str) -> None:
-    """Print one progress line."""
-    print(f"[parity {time.strftime('%H:%M:%S')}] {message}", flush=True)
+#: Prints one progress line.
+say = progress_printer("parity")
 
 
 @dataclass

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from throughput import REPLAY_START, SATURATION_EVENTS, load_messages
 
+from stream_app.logs import progress_printer
 from stream_app.model.scorer import Scorer
 from stream_app.settings import Settings, get_settings
 from stream_app.state.memory import InMemoryStateStore
@@ -33,9 +34,8 @@ TOP_FUNCTIONS = 25
 _KIB_PER_MIB = 1024
 
 
-def say(message: str) -> None:
-    """Print one progress line."""
-    print(f"[profile {time.strftime('%H:%M:%S')}] {message}", flush=True)
+#: Prints one progress line.
+say = progress_printer("profile")
 
 
 def peak_rss_mb() -> float:

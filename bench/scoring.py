@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from naive_scorer import NaiveScorer
 
 from stream_app.data import clean_transactions, read_transactions
+from stream_app.logs import progress_printer
 from stream_app.model.kernel import set_threads
 from stream_app.model.scorer import Scorer
 from stream_app.model.training import next_basket_examples
@@ -34,8 +35,8 @@ BATCH_SIZE = 1000
 TOP_N = 10
 
 
-def say(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+#: Prints one progress line.
+say = progress_printer("bench")
 
 
 def measure_training(data: Path) -> dict[str, Any]:

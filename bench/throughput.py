@@ -75,6 +75,7 @@ from worker_process import (
     stop_worker,
 )
 
+from stream_app.logs import progress_printer
 from stream_app.settings import Settings, get_settings
 
 #: Replayed invoices start here; customers' history before it is bootstrapped.
@@ -107,9 +108,8 @@ PERCENTILES = (50, 95, 99)
 KEYS_PER_CALL = 1_000
 
 
-def say(message: str) -> None:
-    """Print one progress line of the benchmark."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+#: Prints one progress line.
+say = progress_printer("bench")
 
 
 def run_settings(base: Settings, run_id: str, label: str) -> Settings:

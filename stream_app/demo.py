@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from stream_app.errors import ArtifactError, StreamAppError
+from stream_app.logs import progress_printer
 from stream_app.settings import Settings, get_settings
 
 #: How long the demo waits for the last recommendation after the replay ends.
@@ -30,9 +31,8 @@ EXAMPLES_SHOWN = 3
 EXAMPLE_MIN_LINE = 3
 
 
-def say(message: str) -> None:
-    """Print one progress line of the demo."""
-    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+#: Prints one progress line.
+say = progress_printer("demo")
 
 
 @dataclass

@@ -1,10 +1,13 @@
-"""Logging set-up: readable text by default, JSON lines with one setting."""
+"""Logging set-up (readable text by default, JSON lines with one setting), and
+the progress lines of long commands."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -40,3 +43,17 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("stream_app").setLevel(level.upper())
+
+
+def progress_printer(tag: str) -> Callable[[str], None]:
+    """Return a printer of ``[tag HH:MM:SS] message`` lines on stdout.
+
+    The demo and the benchmarks say where they are with it: output for the
+    person running them, not logging, so it is flushed at once and never
+    filtered by a level.
+    """
+
+    def say(message: str) -> None:
+        print(f"[{tag} {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    return say

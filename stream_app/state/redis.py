@@ -64,13 +64,13 @@ _HISTORY_OVERHEAD_BYTES = 600
 
 class HistoryCache:
     """Parsed histories by history key, each with its token; least recently used
-    go first once their arrays pass ``max_mb``. ``max_mb=0`` keeps nothing."""
+    go first once their arrays pass ``max_mb``. ``max_mb=0`` keeps nothing (no
+    entry fits in it)."""
 
     def __init__(self, max_mb: float) -> None:
         self._entries: LRUCache[str, tuple[bytes, CustomerHistory]] = LRUCache(
             maxsize=max(int(max_mb * _BYTES_PER_MB), 1), getsizeof=_entry_bytes
         )
-        self._enabled = max_mb > 0
         self.hits = 0
         self.misses = 0
 
@@ -98,8 +98,9 @@ class HistoryCache:
         another that the same batch relies on.
 
         Raises:
-            StateError: (retriable) a reply relies on a history not held: the
-                cache was cleared between the request and the reply.
+            StateError: (retriable) a reply relies on a history not held: it
+                was evicted between the request and the reply (only a store
+                shared by concurrent batches can see that).
         """
         found: list[CustomerHistory | None] = []
         for key, token, flat in replies:
@@ -117,35 +118,28 @@ class HistoryCache:
                 held = _read_only(parse_history(cast(list[bytes], flat)))
                 self.misses += 1
                 entry = (token, held)
-                if self._enabled and token and self._fits(entry):
+                if token and _entry_bytes(entry) <= self._entries.maxsize:
                     self._entries[key] = entry
             histories.append(held)
         return histories
 
-    def _fits(self, entry: tuple[bytes, CustomerHistory]) -> bool:
-        return _entry_bytes(entry) <= self._entries.maxsize
 
-    def clear(self) -> None:
-        """Forget every history (tests; a worker never needs to)."""
-        self._entries.clear()
+def _arrays(history: CustomerHistory) -> tuple[np.ndarray, ...]:
+    return (history.codes, history.orders, history.quantity, history.last_purchase)
 
 
 def _read_only(history: CustomerHistory) -> CustomerHistory:
     # Batches share a kept history: an in-place change would leak into others.
-    for array in (
-        history.codes,
-        history.orders,
-        history.quantity,
-        history.last_purchase,
-    ):
+    for array in _arrays(history):
         array.flags.writeable = False
     return history
 
 
 def _entry_bytes(entry: tuple[bytes, CustomerHistory]) -> int:
-    history = entry[1]
-    arrays = (history.codes, history.orders, history.quantity, history.last_purchase)
-    return _HISTORY_OVERHEAD_BYTES + len(entry[0]) + sum(a.nbytes for a in arrays)
+    token, history = entry
+    return (
+        _HISTORY_OVERHEAD_BYTES + len(token) + sum(a.nbytes for a in _arrays(history))
+    )
 
 
 def connect(settings: Settings) -> aioredis.Redis:

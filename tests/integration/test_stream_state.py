@@ -36,14 +36,18 @@ def settings() -> Settings:
 async def store(settings: Settings) -> AsyncIterator[RedisStateStore]:
     store = RedisStateStore.from_settings(settings)
     yield store
+    await delete_prefix(settings)
+    await store.close()
+
+
+async def delete_prefix(settings: Settings) -> None:
+    """Delete every key under ``settings.redis_key_prefix``."""
     client = connect(settings)
-    keys = [
-        key async for key in client.scan_iter(match=f"{settings.redis_key_prefix}*")
-    ]
+    pattern = f"{settings.redis_key_prefix}*"
+    keys = [key async for key in client.scan_iter(match=pattern)]
     if keys:
         await client.unlink(*keys)
     await client.aclose()
-    await store.close()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
@@ -255,15 +259,9 @@ async def test_a_cache_smaller_than_a_batch_changes_no_state(
         assert len(cached.histories) < len(customers)  # some were evicted
         assert cached.histories.held_bytes <= 2_000
     finally:
-        for each in (cached, uncached):
-            client = connect(tiny)
-            keys = [
-                k async for k in client.scan_iter(match=f"{tiny.redis_key_prefix}*")
-            ]
-            if keys:
-                await client.unlink(*keys)
-            await client.aclose()
-            await each.close()
+        await delete_prefix(tiny)  # the uncached store's prefix starts with it
+        await cached.close()
+        await uncached.close()
 
 
 async def test_a_checkout_applied_again_after_redis_lost_it_gets_a_new_token(
@@ -321,11 +319,5 @@ async def test_the_cache_works_over_resp3(settings: Settings) -> None:
         assert store.histories.hits == 1
         assert _history_lists(states[0])[:2] == [["A"], [1.0]]
     finally:
-        cleanup = connect(settings)
-        keys = [
-            k async for k in cleanup.scan_iter(match=f"{settings.redis_key_prefix}*")
-        ]
-        if keys:
-            await cleanup.unlink(*keys)
-        await cleanup.aclose()
+        await delete_prefix(settings)
         await store.close()
